@@ -1,0 +1,105 @@
+"""Source locations and the one error type netdsl raises.
+
+Every message renders gcc-style so editors can jump to it::
+
+    specs/cnn.net:4:14: error: unknown layer 'maxpol'
+      4 | conv3-64 x2; maxpol; conv3-128
+        |              ^~~~~~
+      hint: did you mean 'maxpool'?
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A spec's path (as the user wrote it) and its full text."""
+
+    path: str
+    text: str = field(repr=False)
+    line_offset: int = 0  # for specs embedded in documents: lines before the spec's first line
+
+    def line(self, n: int) -> str:
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoc:
+    """A span on one line of a source file (1-based line and columns, end exclusive)."""
+
+    src: SourceFile
+    line: int
+    col: int
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.src.path}:{self.line + self.src.line_offset}:{self.col}"
+
+    def snippet(self) -> str:
+        text = self.src.line(self.line).rstrip("\r\n").expandtabs(1)
+        if not text.strip():
+            return ""
+        width = max(1, (self.end_col or self.col + 1) - self.col)
+        width = min(width, max(1, len(text) - self.col + 1))
+        num = str(self.line + self.src.line_offset)
+        gutter = " " * len(num)
+        caret = "^" + "~" * (width - 1)
+        return f"  {num} | {text}\n  {gutter} | {' ' * (self.col - 1)}{caret}"
+
+
+class NetdslError(Exception):
+    """The single error type of the library: a located message with an optional hint.
+
+    Args:
+        message: what is wrong, saying expected vs got where there is a comparison.
+        loc: where in the spec; None for errors about files themselves.
+        hint: one line telling the user what to do about it.
+        path: the file concerned when there is no location (missing file, bad encoding).
+    """
+
+    severity = "error"
+
+    def __init__(
+        self,
+        message: str,
+        loc: SourceLoc | None = None,
+        hint: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.hint = hint
+        self.path = path
+        self.related: list[NetdslError] = []  # further independent errors, in source order
+
+    def render(self) -> str:
+        where = str(self.loc) if self.loc else (self.path or "netdsl")
+        out = f"{where}: {self.severity}: {self.message}"
+        if self.loc and (snip := self.loc.snippet()):
+            out += "\n" + snip
+        if self.hint:
+            out += f"\n  hint: {self.hint}"
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(e.render() for e in [self, *self.related])
+
+
+class NetdslWarning(NetdslError):
+    """A located warning (dropped pixels, unused outputs); an error under --strict."""
+
+    severity = "warning"
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    """A 'did you mean' hint for an unknown name, or None when nothing is close."""
+    close = difflib.get_close_matches(name.lower(), sorted(set(choices)), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

@@ -1,0 +1,87 @@
+"""The graph IR: a networkx DiGraph of Layer nodes, wrapped so only this module touches it.
+
+Operand order lives in ``Layer.inputs`` (a DiGraph cannot hold ``add(x, x)``); edges serve
+topology only. Names are hierarchical (``layer3.2.conv2``) and double as PyTorch
+state_dict prefixes and ONNX node names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from .errors import SourceLoc
+
+Shape = tuple[int | str, ...]  # ("N", C, H, W): the batch is the symbolic "N"
+
+INPUT = "input"  # name of the graph's input node
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One node: an op applied to named inputs, with its typed attrs and inferred shape."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    attrs: Any
+    loc: SourceLoc | None
+    out: Shape
+    aux: bool = False  # belongs to an auxiliary (training-only) head
+
+
+class NetGraph:
+    """A typed wrapper over ``networkx.DiGraph`` with insertion (= topological) order."""
+
+    def __init__(self) -> None:
+        self.g: nx.DiGraph = nx.DiGraph()
+        self.outputs: list[str] = []  # main output first, then auxiliary outputs
+
+    def add(self, layer: Layer) -> None:
+        assert layer.name not in self.g, layer.name
+        self.g.add_node(layer.name, layer=layer)
+        for src in layer.inputs:
+            self.g.add_edge(src, layer.name)
+
+    def __getitem__(self, name: str) -> Layer:
+        return self.g.nodes[name]["layer"]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.g
+
+    def __len__(self) -> int:
+        return self.g.number_of_nodes()
+
+    def replace(self, layer: Layer) -> None:
+        """Swap a node's Layer for an updated one with the same name and inputs."""
+        self.g.nodes[layer.name]["layer"] = layer
+
+    def layers(self) -> Iterator[Layer]:
+        """All layers, inputs before their users (insertion order is topological)."""
+        for n in self.g.nodes:
+            yield self.g.nodes[n]["layer"]
+
+    def consumers(self, name: str) -> list[str]:
+        return list(self.g.successors(name))
+
+    def producers(self, name: str) -> list[str]:
+        return list(self[name].inputs)
+
+    def rewire(self, old: str, new: str, users: list[str]) -> None:
+        """Make ``users`` read ``new`` wherever they read ``old``."""
+        for u in users:
+            lay = self[u]
+            ins = tuple(new if i == old else i for i in lay.inputs)
+            self.g.nodes[u]["layer"] = Layer(lay.name, lay.op, ins, lay.attrs, lay.loc, lay.out, lay.aux)
+            self.g.remove_edge(old, u)
+            self.g.add_edge(new, u)
+
+    def remove_passthrough(self, name: str) -> None:
+        """Remove a one-input node, connecting its users (and outputs) to its input."""
+        src = self[name].inputs[0]
+        self.rewire(name, src, self.consumers(name))
+        self.g.remove_node(name)
+        self.outputs = [src if o == name else o for o in self.outputs]

@@ -1,0 +1,94 @@
+"""Ops that join or reshape tensors: residual add, concat, channel scaling, shortcuts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import NetdslError, SourceLoc
+from ..ir import Shape
+from . import OpDef, opt, register
+from .dense import features
+
+
+def _dims(shape: Shape) -> str:
+    return "×".join(str(d) for d in shape[1:])
+
+
+@register("add", "sum")
+class Add(OpDef):
+    """Elementwise sum of two or more tensors of one shape (residual connections)."""
+
+    arity = None
+
+    def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        for s in ins[1:]:
+            if s != ins[0]:
+                raise NetdslError(f"add of different shapes: {_dims(ins[0])} and {_dims(s)}", loc,
+                                  hint="make the branches agree, or let `residual` insert a "
+                                       "projection shortcut")
+        return ins[0]
+
+
+@register("mul", "scale_channels")
+class Mul(OpDef):
+    """Scale a C×H×W tensor by a per-channel C or C×1×1 gate (SENet's excitation)."""
+
+    arity = 2
+
+    def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        x, g = ins
+        if g == x or (len(x) == 4 and features(g) == x[1] and len(g) in (2, 4)
+                      and all(d == 1 for d in g[2:])):
+            return x
+        raise NetdslError(f"cannot scale {_dims(x)} by {_dims(g)}", loc,
+                          hint="the gate needs one value per channel (C or C×1×1)")
+
+
+@register("concat", "cat")
+class Concat(OpDef):
+    """Channel concatenation of two or more tensors with equal spatial size (inception, DenseNet)."""
+
+    arity = None
+
+    def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        first = ins[0]
+        for s in ins[1:]:
+            if len(s) != len(first) or s[2:] != first[2:]:
+                raise NetdslError(f"concat of different spatial sizes: {_dims(first)} and "
+                                  f"{_dims(s)}", loc,
+                                  hint="give every branch the same stride and padding")
+        return (first[0], sum(int(s[1]) for s in ins), *first[2:])
+
+
+@register("flatten")
+class Flatten(OpDef):
+    """Flatten C×H×W to C·H·W features (FC layers do this implicitly)."""
+
+    transparent = True
+
+    def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        return (ins[0][0], features(ins[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class PadShortcutAttrs:
+    out: int = opt(kind="int", lo=1, doc="output channels (zeros appended)")
+    stride: tuple[int, int] = opt((1, 1), kind="pair", lo=1, doc="spatial subsampling")
+
+
+@register("padshortcut", "zeropad")
+class PadShortcut(OpDef):
+    """ResNet option A shortcut: subsample by the stride and append zero channels; no parameters."""
+
+    Attrs = PadShortcutAttrs
+    channels_field = "out"
+    stride_field = "stride"
+
+    def infer(self, a: PadShortcutAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        n, c, h, w = ins[0]
+        if a.out < int(c):
+            raise NetdslError(f"zero-padding shortcut cannot reduce {c} channels to {a.out}", loc)
+        return (n, a.out, -(-int(h) // a.stride[0]), -(-int(w) // a.stride[1]))
+
+    def notation(self, a: PadShortcutAttrs, ins: tuple[Shape, ...]) -> str:
+        return f"shortcut A-{a.out}" + (f"/{a.stride[0]}" if a.stride != (1, 1) else "")

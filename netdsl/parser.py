@@ -1,0 +1,302 @@
+"""Text -> syntax tree. Loads the grammar once; maps Lark's errors to located NetdslErrors."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import (
+    Lark,
+    Token,
+    Transformer,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    v_args,
+)
+from lark.exceptions import VisitError
+
+from . import ast as A
+from .errors import NetdslError, SourceFile, SourceLoc
+
+_GRAMMAR_NAME = "netdsl.lark"
+
+# What users call the grammar's terminals in error messages.
+_TERMINAL_NAMES = {
+    "NAME": "a name", "NETNAME": "a network name", "CALLNAME": "a block call", "NUMBER": "a number", "SHAPE": "a shape like 3x224x224",
+    "STRING": "a quoted string", "TIMES": "'×N'", "_NL": "a new line", "SEMICOLON": "';'",
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "VBAR": "'|'",
+    "MINUS": "'-'", "SLASH": "'/'", "PLUS": "'+'", "EQUAL": "'='", "COMMA": "','",
+    "$END": "the end of the file", "SOFTMAX": "soft-max",
+}
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package data or the source checkout's grammars/."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "grammars" / _GRAMMAR_NAME, here.parent / "grammars" / _GRAMMAR_NAME):
+        if cand.is_file():
+            return cand.read_text(encoding="utf-8")
+    return resources.files("netdsl").joinpath("grammars", _GRAMMAR_NAME).read_text("utf-8")
+
+
+@functools.cache
+def _lark() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False, cache=False)
+
+
+def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.SpecFile:
+    """Parse spec text into a SpecFile; syntax errors become NetdslError."""
+    src = SourceFile(path, text, line_offset)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, src) from None
+    try:
+        return _ToAst(src).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, NetdslError):
+            raise e.orig_exc from None
+        raise
+
+
+def _syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
+    line, col = max(1, e.line or 1), max(1, e.column or 1)
+    if isinstance(e, UnexpectedCharacters):
+        ch = src.line(line)[col - 1: col] or "?"
+        return NetdslError(f"unexpected character {ch!r}", SourceLoc(src, line, col, col + 1),
+                           hint=_expect_hint(e.allowed))
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            lines = src.text.splitlines() or [""]
+            line = len(lines)
+            col = len(lines[-1]) + 1
+            return NetdslError("unexpected end of file", SourceLoc(src, line, col, col + 1),
+                               hint=_expect_hint(e.expected) + " (is a '}' or ')' missing?)")
+        text = str(tok).replace("\n", "\\n") or tok.type
+        end = col + max(1, len(str(tok).splitlines()[0]) if str(tok).strip() else 1)
+        return NetdslError(f"unexpected {text!r}", SourceLoc(src, line, col, end),
+                           hint=_expect_hint(e.expected))
+    if isinstance(e, UnexpectedEOF):
+        return NetdslError("unexpected end of file", SourceLoc(src, line, col),
+                           hint=_expect_hint(e.expected))
+    return NetdslError("syntax error", SourceLoc(src, line, col))
+
+
+def _expect_hint(expected: Any) -> str:
+    names = sorted({_TERMINAL_NAMES.get(t, f"'{t.lower()}'") for t in (expected or ())
+                    if not t.startswith("__")})
+    if not names:
+        return "check the spelling and the separators (';' or a new line)"
+    if len(names) > 6:
+        names = names[:6] + ["…"]
+    return "expected " + ", ".join(names)
+
+
+def _s(tok: Token) -> str:
+    return str(tok)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Lark tree -> netdsl.ast; every node keeps its SourceLoc."""
+
+    def __init__(self, src: SourceFile) -> None:
+        super().__init__()
+        self.src = src
+
+    def __default__(self, data: Any, children: Any, meta: Any) -> Any:
+        raise AssertionError(f"grammar rule without a transformer: {data}")
+
+    def _loc(self, meta: Any) -> SourceLoc:
+        if getattr(meta, "empty", True):
+            return SourceLoc(self.src, 1, 1)
+        end = meta.end_column if meta.end_line == meta.line else None
+        return SourceLoc(self.src, meta.line, meta.column, end)
+
+    def _tloc(self, tok: Token) -> SourceLoc:
+        return SourceLoc(self.src, tok.line or 1, tok.column or 1, (tok.column or 1) + len(tok))
+
+    # ---- file ----------------------------------------------------------------------------
+    def start(self, meta: Any, items: list[Any]) -> A.SpecFile:
+        spec = A.SpecFile(self.src)
+        for it in items:
+            match it:
+                case A.Setting():
+                    spec.settings.append(it)
+                case A.Include():
+                    spec.includes.append(it)
+                case A.Default():
+                    spec.defaults.append(it)
+                case A.BlockDef():
+                    spec.blocks.append(it)
+                case A.Stmt():
+                    spec.body.append(it)
+        return spec
+
+    def network(self, meta: Any, c: list[Token]) -> A.Setting:
+        return A.Setting("network", tuple(_unquote(t) for t in c), self._loc(meta))
+
+    def input(self, meta: Any, c: list[Token]) -> A.Setting:
+        dims = tuple(int(d) for d in str(c[0]).replace("×", "x").replace(" ", "").split("x"))
+        return A.Setting("input", dims, self._loc(meta))
+
+    def param(self, meta: Any, c: list[Any]) -> A.Setting:
+        return A.Setting("param", (_s(c[0]), c[1]), self._loc(meta))
+
+    def cite(self, meta: Any, c: list[Token]) -> A.Setting:
+        return A.Setting("cite", (_unquote(c[0]),), self._loc(meta))
+
+    def init(self, meta: Any, c: list[Token]) -> A.Setting:
+        return A.Setting("init", tuple(_s(t).lower() for t in c), self._loc(meta))
+
+    def activation(self, meta: Any, c: list[Token]) -> A.Setting:
+        return A.Setting("activation", (_s(c[0]),), self._loc(meta))
+
+    def include(self, meta: Any, c: list[Token]) -> A.Include:
+        return A.Include(_unquote(c[0]), self._loc(meta))
+
+    def default(self, meta: Any, c: list[Any]) -> A.Default:
+        return A.Default(_s(c[0]), c[1], self._loc(meta))
+
+    def block_def(self, meta: Any, c: list[Any]) -> A.BlockDef:
+        name = _s(c[0])[:-1]
+        params = c[1] if len(c) == 3 else ()
+        return A.BlockDef(name, params, c[-1], self._loc(meta))
+
+    def params(self, meta: Any, c: list[Any]) -> tuple[tuple[str, A.Expr | None], ...]:
+        return tuple(c)
+
+    def param_decl(self, meta: Any, c: list[Any]) -> tuple[str, A.Expr | None]:
+        return (_s(c[0]), c[1] if len(c) > 1 else None)
+
+    # ---- statements ----------------------------------------------------------------------
+    def body(self, meta: Any, c: list[A.Stmt]) -> A.Body:
+        return tuple(c)
+
+    def stmt(self, meta: Any, c: list[Any]) -> A.Stmt:
+        target = _s(c.pop(0)) if isinstance(c[0], Token) else None
+        unit = c.pop(0)
+        repeat = inputs = None
+        for extra in c:
+            if isinstance(extra, tuple) and extra and extra[0] == "from":
+                inputs = extra[1]
+            else:
+                repeat = extra
+        return A.Stmt(target, unit, repeat, inputs, self._loc(meta))
+
+    def repeat(self, meta: Any, c: list[Any]) -> A.Expr:
+        return c[1]
+
+    def inputs(self, meta: Any, c: list[Any]) -> tuple[str, tuple[str, ...]]:
+        return ("from", tuple(_s(t) for t in c))
+
+    def input_ref(self, meta: Any, c: list[Any]) -> Token:
+        return Token("NAME", "input")
+
+    def chain(self, meta: Any, c: list[A.LayerAst]) -> A.Chain:
+        return A.Chain(tuple(c), self._loc(meta))
+
+    def layer(self, meta: Any, c: list[Any]) -> A.LayerAst:
+        name, (channels, stride), words = c
+        return A.LayerAst(_s(name), self._tloc(name), channels, stride, words)
+
+    def suffix(self, meta: Any, c: list[Any]) -> tuple[A.Expr | None, A.Expr | None]:
+        parts = dict(c)
+        return parts.get("channels"), parts.get("stride")
+
+    def channels(self, meta: Any, c: list[Any]) -> tuple[str, A.Expr]:
+        return ("channels", c[0])
+
+    def stride(self, meta: Any, c: list[Any]) -> tuple[str, A.Expr]:
+        return ("stride", c[0])
+
+    def words(self, meta: Any, c: list[A.Word]) -> tuple[A.Word, ...]:
+        return tuple(c)
+
+    def keyval(self, meta: Any, c: list[Any]) -> A.Word:
+        return A.Word("keyval", self._loc(meta), _s(c[0]), c[1])
+
+    def flag(self, meta: Any, c: list[Token]) -> A.Word:
+        return A.Word("flag", self._tloc(c[0]), _s(c[0]))
+
+    def on(self, meta: Any, c: list[Any]) -> A.Word:
+        return A.Word("on", self._loc(meta))
+
+    def off(self, meta: Any, c: list[Any]) -> A.Word:
+        return A.Word("off", self._loc(meta))
+
+    def call(self, meta: Any, c: list[Any]) -> A.Call:
+        args = c[1] if len(c) > 1 else ()
+        pos = tuple(a for a in args if not isinstance(a, tuple))
+        kw = tuple(a for a in args if isinstance(a, tuple))
+        return A.Call(_s(c[0])[:-1], pos, kw, self._loc(meta))
+
+    def args(self, meta: Any, c: list[Any]) -> tuple[Any, ...]:
+        return tuple(c)
+
+    def kwarg(self, meta: Any, c: list[Any]) -> tuple[str, A.Expr]:
+        return (_s(c[0]), c[1])
+
+    def group(self, meta: Any, c: list[Any]) -> A.Group:
+        return A.Group(c[0], self._loc(meta))
+
+    def construct(self, meta: Any, c: list[Any]) -> A.Construct:
+        head, branches = c[0], c[1]
+        if head.channels is not None or head.stride is not None:
+            raise NetdslError(f"'{head.keyword} {{…}}' takes no '-C' or '/S' suffix", head.loc,
+                              hint="a construct wraps layers: concat, residual, scale, dense, aux")
+        if len(c) > 2:
+            return A.Construct(head.keyword, head.words, branches, head.loc,
+                               _s(c[2]), c[3], self._tloc(c[2]))
+        return A.Construct(head.keyword, head.words, branches, head.loc)
+
+    def branches(self, meta: Any, c: list[A.Body]) -> tuple[A.Body, ...]:
+        return tuple(c)
+
+    # ---- expressions ---------------------------------------------------------------------
+    def number(self, meta: Any, c: list[Token]) -> A.Num | A.Word:
+        text = _s(c[0])
+        value: int | float
+        if any(ch in text for ch in ".eE"):
+            value = float(text)
+        elif len(text) > 30:
+            raise NetdslError(f"number {text[:20]}… is absurdly large", self._tloc(c[0]),
+                              hint="sizes and counts must be below 2**31")
+        else:
+            value = int(text)
+        return A.Num(value, self._tloc(c[0]))
+
+    def ref(self, meta: Any, c: list[Token]) -> A.Ref:
+        return A.Ref(_s(c[0]), self._tloc(c[0]))
+
+    def _bin(self, op: str, meta: Any, c: list[Any]) -> A.BinOp:
+        return A.BinOp(op, c[0], c[1], self._loc(meta))
+
+    def add(self, meta: Any, c: list[Any]) -> A.BinOp:
+        return self._bin("+", meta, c)
+
+    def sub(self, meta: Any, c: list[Any]) -> A.BinOp:
+        return self._bin("-", meta, c)
+
+    def mul(self, meta: Any, c: list[Any]) -> A.BinOp:
+        return self._bin("*", meta, c)
+
+    def div(self, meta: Any, c: list[Any]) -> A.BinOp:
+        return self._bin("/", meta, c)
+
+    def mod(self, meta: Any, c: list[Any]) -> A.BinOp:
+        return self._bin("%", meta, c)
+
+    def neg(self, meta: Any, c: list[Any]) -> A.Neg:
+        return A.Neg(c[0], self._loc(meta))
+
+
+def _unquote(tok: Token) -> str:
+    s = str(tok)
+    return s[1:-1] if len(s) >= 2 and s[0] == s[-1] == '"' else s

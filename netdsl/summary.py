@@ -1,0 +1,105 @@
+"""Per-layer summary tables (text, Markdown, LaTeX, JSON) like the notes' VGG16 table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .network import LayerInfo, Network
+
+
+def _shape(s: tuple[Any, ...]) -> str:
+    return "×".join(str(d) for d in s[1:])
+
+
+def _si(n: int) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def as_dict(net: Network, training: bool = False) -> dict[str, Any]:
+    """The summary as plain data: the contract of ``netdsl summary --format json``."""
+    return {
+        "name": net.name,
+        "title": net.header.title,
+        "input": list(net.input_shape[1:]),
+        "output": list(net.output_shape[1:]),
+        "params": net.params,
+        "params_with_aux": net.params_training,
+        "macs": net.macs,
+        "activations": net.activations,
+        "weight_layers": net.weight_layers,
+        "layers": [
+            {"name": r.name, "op": r.op, "shape": list(r.shape[1:]), "params": r.params,
+             "macs": r.macs, "activations": r.activations, "aux": r.aux, "line": r.line}
+            for r in net.layers(training)
+        ],
+    }
+
+
+def to_json(net: Network, training: bool = False) -> str:
+    return json.dumps(as_dict(net, training), indent=2)
+
+
+_COLUMNS = ("layer", "op", "output", "params", "MACs", "activations")
+
+
+def _cells(r: LayerInfo) -> tuple[str, ...]:
+    return (r.name + (" (aux)" if r.aux else ""), r.op, _shape(r.shape), f"{r.params:,}",
+            f"{r.macs:,}", f"{r.activations:,}")
+
+
+def _total_cells(net: Network) -> tuple[str, ...]:
+    return ("total", "", _shape(net.output_shape), f"{net.params:,}", f"{net.macs:,}",
+            f"{net.activations:,}")
+
+
+def to_table(net: Network, training: bool = False) -> str:
+    """Fixed-width text table; the deterministic form the golden tests compare."""
+    rows = [_COLUMNS, *(_cells(r) for r in net.layers(training)), _total_cells(net)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    title = net.header.title or net.name
+    head = [f"{title}: input {_shape(net.input_shape)}, {net.weight_layers} weight layers"]
+    out = [*head, line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
+    out.append(f"params {net.params:,} ({_si(net.params)}); multiply-adds {net.macs:,} "
+               f"({_si(net.macs)}); activations {net.activations:,} per image "
+               f"({net.activations * 4 / 2**20:.1f} MiB as float32)")
+    if net.params_training != net.params:
+        out.append(f"with auxiliary heads (training): params {net.params_training:,}")
+    return "\n".join(out) + "\n"
+
+
+def to_markdown(net: Network, training: bool = False) -> str:
+    rows = [_cells(r) for r in net.layers(training)]
+    out = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * 3 + "---:|" * 3]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    out.append("| " + " | ".join(f"**{c}**" if c else "" for c in _total_cells(net)) + " |")
+    return "\n".join(out) + "\n"
+
+
+def to_latex(net: Network, training: bool = False) -> str:
+    """A booktabs table of the layers."""
+
+    def esc(s: str) -> str:
+        for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"),
+                     ("#", r"\#"), ("×", r"$\times$")):
+            s = s.replace(a, b)
+        return s
+
+    out = [r"\begin{tabular}{lllrrr}", r"\toprule",
+           " & ".join(esc(c) for c in _COLUMNS) + r" \\", r"\midrule"]
+    out += [" & ".join(esc(c) for c in _cells(r)) + r" \\" for r in net.layers(training)]
+    out += [r"\midrule", " & ".join(esc(c) for c in _total_cells(net)) + r" \\",
+            r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+FORMATS = {"table": to_table, "json": to_json, "markdown": to_markdown, "latex": to_latex}
