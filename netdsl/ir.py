@@ -75,7 +75,8 @@ class NetGraph:
         for u in users:
             lay = self[u]
             ins = tuple(new if i == old else i for i in lay.inputs)
-            self.g.nodes[u]["layer"] = Layer(lay.name, lay.op, ins, lay.attrs, lay.loc, lay.out, lay.aux)
+            self.g.nodes[u]["layer"] = Layer(lay.name, lay.op, ins, lay.attrs, lay.loc,
+                                              lay.out, lay.aux)
             self.g.remove_edge(old, u)
             self.g.add_edge(new, u)
 

@@ -26,7 +26,8 @@ _GRAMMAR_NAME = "netdsl.lark"
 
 # What users call the grammar's terminals in error messages.
 _TERMINAL_NAMES = {
-    "NAME": "a name", "NETNAME": "a network name", "CALLNAME": "a block call", "NUMBER": "a number", "SHAPE": "a shape like 3x224x224",
+    "NAME": "a name", "NETNAME": "a network name", "CALLNAME": "a block call",
+    "NUMBER": "a number", "SHAPE": "a shape like 3x224x224",
     "STRING": "a quoted string", "TIMES": "'×N'", "_NL": "a new line", "SEMICOLON": "';'",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "VBAR": "'|'",
     "MINUS": "'-'", "SLASH": "'/'", "PLUS": "'+'", "EQUAL": "'='", "COMMA": "','",

@@ -169,7 +169,8 @@ class OpDef:
         """Output shape from input shapes; raise NetdslError at loc when they do not fit."""
         return ins[0]
 
-    def warnings(self, a: Any, ins: tuple[Shape, ...], loc: SourceLoc | None) -> list[NetdslWarning]:
+    def warnings(self, a: Any, ins: tuple[Shape, ...], loc: SourceLoc | None
+                 ) -> list[NetdslWarning]:
         """Suspicious but valid configurations (e.g. pixels dropped by a stride)."""
         return []
 

@@ -65,7 +65,8 @@ class ConvAttrs:
 
 @register("conv", "convolution")
 class Conv2d(OpDef):
-    """2-D convolution: ``conv3-64``, ``conv7-64/2``, ``conv1x7-128 pad 0``, ``conv3-256 groups 32``."""
+    """2-D convolution: ``conv3-64``, ``conv7-64/2``, ``conv1x7-128 pad 0``, ``groups 32``.
+    """
 
     Attrs = ConvAttrs
     kernel_field = "kernel"
@@ -85,7 +86,8 @@ class Conv2d(OpDef):
             raise NetdslError(f"groups {a.groups} does not divide the {c} input channels", loc,
                               hint="use a number of groups that divides both channel counts")
         (ph, pw), dropped = a.padding, []
-        ho, dh = window(h, a.kernel[0], a.stride[0], ph, a.dilation[0], False, "height", "conv", loc)
+        ho, dh = window(h, a.kernel[0], a.stride[0], ph, a.dilation[0], False, "height", "conv",
+                        loc)
         wo, dw = window(w, a.kernel[1], a.stride[1], pw, a.dilation[1], False, "width", "conv", loc)
         if dh:
             dropped.append(f"height {h}")

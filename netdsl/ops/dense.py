@@ -87,7 +87,8 @@ class Dropout(OpDef):
 @dataclass(frozen=True, slots=True)
 class LrnAttrs:
     size: int = opt(5, kind="int", lo=1, doc="channels in the window (n)")
-    alpha: float = opt(1e-4, kind="float", lo=0.0, doc="scale (divided by size, as in PyTorch/ONNX)")
+    alpha: float = opt(1e-4, kind="float", lo=0.0,
+                       doc="scale (divided by size, as in PyTorch/ONNX)")
     beta: float = opt(0.75, kind="float", lo=0.0, doc="exponent")
     k: float = opt(2.0, kind="float", lo=0.0, doc="additive constant")
 

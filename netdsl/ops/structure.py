@@ -46,7 +46,7 @@ class Mul(OpDef):
 
 @register("concat", "cat")
 class Concat(OpDef):
-    """Channel concatenation of two or more tensors with equal spatial size (inception, DenseNet)."""
+    """Channel concatenation of tensors with equal spatial size (inception, DenseNet)."""
 
     arity = None
 

@@ -1,0 +1,58 @@
+"""Atomic output: write a temp file in the target directory, then rename over the target.
+
+An error or an interrupt leaves the previous file intact and no temporary behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import NetdslError
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it is renamed onto ``target``."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise NetdslError("output path is a directory", path=str(target),
+                          hint="give a file name, e.g. -o model.onnx")
+    if not parent.is_dir():
+        raise NetdslError("output directory does not exist", path=str(target),
+                          hint=f"create {parent} first")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=parent)
+    except OSError as e:
+        raise NetdslError(f"cannot write here: {e.strerror}", path=str(target),
+                          hint="choose a writable output directory") from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write(target: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write(f)`` on a temporary file and move it onto ``target`` when it returns."""
+    with atomic_path(target) as tmp:
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise NetdslError(f"cannot write: {e.strerror}", path=str(target)) from None
+
+
+def atomic_write_text(target: str | Path, text: str) -> None:
+    atomic_write(target, lambda f: f.write(text.encode("utf-8")))
