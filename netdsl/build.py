@@ -281,7 +281,9 @@ class Builder:
 
     def _unknown_layer(self, lay: A.LayerAst) -> NetdslError:
         base, _ = ops.split_keyword(lay.keyword)
-        names = list(ops.REGISTRY) + list(self.blocks) + list(CONSTRUCTS)
+        names = {k: op.name for k, op in ops.REGISTRY.items()}
+        names.update({b: f"{b}(…)" for b in self.blocks})
+        names.update({c: f"{c} {{…}}" for c in CONSTRUCTS})
         hint = did_you_mean(base, names) or did_you_mean(lay.keyword, names)
         if lay.keyword in self.blocks or base in self.blocks:
             hint = f"'{lay.keyword}' is a block: call it with parentheses, {lay.keyword}(…)"
