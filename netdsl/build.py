@@ -484,6 +484,8 @@ class Builder:
         args = self.layer_args(conv, A.LayerAst("conv1", c.loc, None, None, words), "1", {})
         args.channels, args.stride, args.options["pad"] = int(ys[1]), stride, 0
         args.options.pop("groups", None)
+        if opts["projection"] == "convbn":  # a bias before BN is redundant
+            args.options["bias"] = False
         out = self.node(conv, conv.build(args, c.loc), (x,), c.loc, sub, name="0", aux=aux)
         if opts["projection"] == "convbn":
             bn = ops.OPS["bn"]
