@@ -1,0 +1,143 @@
+"""onnxruntime CPU latency: netdsl's ONNX vs the torch-exported ONNX of the same weights vs eager.
+
+    python benchmarks/children/latency.py --spec specs/resnet50.net --onnx resnet50.onnx \
+        --workdir DIR [--batches 1 8] [--rounds 5] [--iters 4]
+
+The PyTorch module is ``netdsl.to_torch`` of the spec with its state_dict loaded from netdsl's
+ONNX initializers (same names), so all variants compute the same function on the same weights;
+the outputs are compared before anything is timed. The torch ONNX files come from
+``torch.onnx.export`` (legacy and dynamo) of that module. Variants are timed interleaved, round
+by round, so a slow phase of the machine hits them all alike. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import json
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import numpy_helper
+
+import netdsl
+
+
+def load_weights(module: torch.nn.Module, model: onnx.ModelProto) -> dict:
+    """Copy netdsl's initializers into the module; report names that did not pair up."""
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    state = module.state_dict()
+    new, missing = {}, []
+    for key, value in state.items():
+        if key in inits and tuple(inits[key].shape) == tuple(value.shape):
+            new[key] = torch.from_numpy(inits[key].copy()).to(value.dtype)
+        elif key.endswith("num_batches_tracked"):
+            continue
+        else:
+            missing.append(key)
+    module.load_state_dict(new, strict=False)
+    return {"loaded": len(new), "missing_in_onnx": missing[:10], "n_missing": len(missing)}
+
+
+def export(module: torch.nn.Module, x: torch.Tensor, path: Path, dynamo: bool) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            torch.onnx.export(module, (x,), str(path), dynamo=True, input_names=["input"],
+                              output_names=["output"],
+                              dynamic_shapes=({0: torch.export.Dim("N")},), verbose=False)
+        else:
+            torch.onnx.export(module, (x,), str(path), dynamo=False, input_names=["input"],
+                              output_names=["output"],
+                              dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+
+
+def op_counts(model: onnx.ModelProto) -> dict[str, int]:
+    return dict(sorted(collections.Counter(n.op_type for n in model.graph.node).items()))
+
+
+def session(path: Path, optimized: Path | None = None) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if optimized is not None:
+        so.optimized_model_filepath = str(optimized)  # the graph ORT actually runs
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--spec", required=True)
+    p.add_argument("--onnx", required=True, help="netdsl's compiled model")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--iters", type=int, default=4, help="timed calls per variant per round")
+    args = p.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+
+    net = netdsl.load(args.spec)
+    module = netdsl.to_torch(net).eval()
+    nd_model = onnx.load(args.onnx)
+    weights = load_weights(module, nd_model)
+    shape = tuple(int(d) for d in net.input_shape[1:])
+    x1 = torch.randn(1, *shape)
+    files = {"netdsl": Path(args.onnx)}
+    export_s = {}
+    for name, dynamo in (("torch-legacy", False), ("torch-dynamo", True)):
+        files[name] = work / f"{name}.onnx"
+        t = time.perf_counter()
+        export(module, x1, files[name], dynamo)
+        export_s[name] = time.perf_counter() - t
+
+    sessions, graphs, optimized = {}, {}, {}
+    for name, f in files.items():
+        opt_path = work / f"{name}.ort-optimized.onnx"
+        sessions[name] = session(f, opt_path)
+        graphs[name] = op_counts(onnx.load(str(f), load_external_data=False))
+        optimized[name] = op_counts(onnx.load(str(opt_path), load_external_data=False))
+        sessions[name] = session(f)  # a fresh session without the dump for timing
+
+    result: dict = {"weights": weights, "export_s": export_s, "nodes": graphs,
+                    "ort_nodes": optimized, "batches": {}}
+    with torch.inference_mode():
+        for batch in args.batches:
+            x = torch.randn(batch, *shape)
+            xn = x.numpy()
+            ref = module(x).numpy()
+            diffs = {}
+            for name, s in sessions.items():
+                out = s.run(None, {s.get_inputs()[0].name: xn})[0]
+                diffs[name] = float(np.max(np.abs(out - ref)))
+            feeds = {name: {s.get_inputs()[0].name: xn} for name, s in sessions.items()}
+            calls = {name: functools.partial(s.run, None, feeds[name])
+                     for name, s in sessions.items()}
+            calls["eager"] = lambda x=x: module(x)
+            times: dict[str, list[float]] = {k: [] for k in calls}
+            for f in calls.values():  # warm-up: first-run allocations, thread pools
+                f()
+                f()
+            for _ in range(args.rounds):
+                for name, f in calls.items():
+                    for _ in range(args.iters):
+                        t = time.perf_counter()
+                        f()
+                        times[name].append(time.perf_counter() - t)
+            result["batches"][str(batch)] = {
+                "max_abs_diff_vs_eager": diffs,
+                "ms": {k: sorted(1e3 * t for t in v) for k, v in times.items()},
+                "median_ms": {k: 1e3 * statistics.median(v) for k, v in times.items()},
+            }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,520 @@
+"""netdsl's benchmark suite: one command, every row measured side by side in one run.
+
+    python benchmarks/run.py            # the full suite (a few minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer repetitions, for a quick look
+    python benchmarks/run.py --only compile check   # some sections (writes RESULTS.partial.md)
+
+Writes ``benchmarks/RESULTS.md`` (and the raw numbers in ``benchmarks/results.json``). Timed
+rows are whole processes from spawn to exit (see ``harness.py``): median and min–max over the
+runs, after one untimed warm-up run that fills the page cache. Not part of the test suite:
+performance is measured here, never asserted in timed unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (  # noqa: E402
+    CHILDREN,
+    ROOT,
+    ChildFailed,
+    Stats,
+    child_env,
+    fit_exponent,
+    machine,
+    measure,
+    mib,
+    table,
+)
+
+PY = sys.executable
+SPECS = ROOT / "specs"
+HERE = Path(__file__).resolve().parent
+NETDSL = [PY, "-m", "netdsl"]
+
+# Targets of issue 6.
+COMPILE_R152_S = 1.5
+COMPILE_SPEEDUP = 4.0
+CHECK_SMALL_S = 0.3
+CHECK_R1202_S = 0.6
+RSS_FACTOR, RSS_EXTRA = 2.0, 150 * 2**20
+LATENCY_RATIO = 1.02
+
+TORCHVISION = {"resnet50": "resnet50", "resnet152": "resnet152", "vgg16": "vgg16",
+               "googlenet": "googlenet"}
+
+
+@dataclass
+class Config:
+    repeats: int  # timed runs of each fast process
+    torch_repeats: int  # timed runs of each torch export (5–10 s each)
+    depths: tuple[int, ...]  # CIFAR ResNet n: depth 6n+2
+    lat_rounds: int
+    lat_iters: int
+
+
+FULL = Config(repeats=5, torch_repeats=3, depths=(3, 18, 200, 475), lat_rounds=5, lat_iters=4)
+QUICK = Config(repeats=2, torch_repeats=1, depths=(3, 18, 200, 475), lat_rounds=2, lat_iters=3)
+
+
+def have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def ok(flag: bool) -> str:
+    return "**met**" if flag else "**missed**"
+
+
+class Suite:
+    def __init__(self, cfg: Config, work: Path, log: Callable[[str], None]) -> None:
+        self.cfg = cfg
+        self.work = work
+        self.log = log
+        self.raw: dict = {}
+        self.sections: dict[str, str] = {}
+        self.headlines: list[str] = []
+        self.compiled: dict[str, Path] = {}
+        self.compile_rss: dict[str, tuple[Stats, int]] = {}
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def has_command(self, name: str) -> bool:
+        r = subprocess.run([*NETDSL, name, "--help"], capture_output=True, env=child_env(),
+                           cwd=ROOT)
+        return r.returncode == 0
+
+    def compile_argv(self, spec: Path, out: Path, params: tuple[str, ...] = ()) -> list[str]:
+        return [*NETDSL, "compile", str(spec), "-o", str(out),
+                *(a for p in params for a in ("--param", p))]
+
+    def weight_bytes(self, onnx_path: Path) -> int:
+        """Bytes of the model's initializers (the weights netdsl had to create and write)."""
+        import onnx
+
+        m = onnx.load(str(onnx_path), load_external_data=False)
+        total = 0
+        for t in m.graph.initializer:
+            if t.raw_data:
+                total += len(t.raw_data)
+            elif t.data_location == onnx.TensorProto.EXTERNAL:
+                total += int(next(e.value for e in t.external_data if e.key == "length"))
+            else:
+                total += onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize * \
+                    math.prod(t.dims)
+        return total
+
+    # ---- 1. compile vs the torch path --------------------------------------------------------
+    def compile_section(self, models: tuple[str, ...]) -> None:
+        if not self.has_command("compile"):
+            self.sections["compile"] = "Not run: this checkout has no `netdsl compile` yet."
+            return
+        torch_ok = have("torch")
+        emit = self.has_command("emit")
+        rows, raw = [], {}
+        for name in models:
+            spec = SPECS / f"{name}.net"
+            out = self.work / f"{name}.onnx"
+            self.log(f"compile {name}: netdsl")
+            wall, rss, _ = measure(self.compile_argv(spec, out), self.cfg.repeats, out)
+            self.compiled[name] = out
+            wbytes = self.weight_bytes(out)
+            self.compile_rss[name] = (rss, wbytes)
+            raw[name] = {"netdsl": {"wall_s": wall.values, "rss": rss.values,
+                                    "weight_bytes": wbytes}}
+            rows.append([name, "`netdsl compile`", wall.fmt(), mib(rss.median), "1.0×", ""])
+            if not torch_ok:
+                rows.append([name, "torch path", "not run: torch not importable", "", "", ""])
+                continue
+            variants = []
+            source = None
+            if emit:
+                source = self.work / f"{name}_model.py"
+                subprocess.run([*NETDSL, "emit", str(spec), "-o", str(source)], check=True,
+                               env=child_env(), cwd=ROOT, capture_output=True)
+                variants.append(("netdsl-generated module", ["--source", str(source)]))
+            else:
+                variants.append(("`netdsl.to_torch` module", []))
+            if have("torchvision") and name in TORCHVISION:
+                variants.append((f"torchvision `{TORCHVISION[name]}`",
+                                 ["--torchvision", TORCHVISION[name]]))
+            for label, extra in variants:
+                for exporter in ("legacy", "dynamo"):
+                    tout = self.work / f"{name}.torch-{exporter}.onnx"
+                    self.log(f"compile {name}: {label}, {exporter} exporter")
+                    argv = [PY, str(CHILDREN / "torch_export.py"), "--spec", str(spec),
+                            "--exporter", exporter, "-o", str(tout), *extra]
+                    try:
+                        tw, trss, truns = measure(argv, self.cfg.torch_repeats, tout,
+                                                  timeout=600)
+                    except ChildFailed as e:
+                        rows.append([name, f"{label}, {exporter}", f"failed: {_first(e)}",
+                                     "", "", ""])
+                        continue
+                    phases = {k: sorted(r.json()[k] for r in truns)[len(truns) // 2]
+                              for k in ("import_s", "build_s", "export_s")}
+                    ratio = tw.median / wall.median
+                    raw[name][f"{label}, {exporter}"] = {"wall_s": tw.values,
+                                                          "rss": trss.values,
+                                                          "phases": phases}
+                    rows.append([name, f"{label}, `torch.onnx.export` {exporter}", tw.fmt(),
+                                 mib(trss.median), f"{ratio:.1f}×",
+                                 f"import {phases['import_s']:.2f} s, build "
+                                 f"{phases['build_s']:.2f} s, export "
+                                 f"{phases['export_s']:.2f} s"])
+                    tout.unlink(missing_ok=True)
+                    if exporter == "legacy" and name == "resnet152" and "module" in label:
+                        raw[name]["speedup_legacy"] = ratio
+                    if exporter == "dynamo" and name == "resnet152" and "module" in label:
+                        raw[name]["speedup_dynamo"] = ratio
+        self.raw["compile"] = raw
+        text = [
+            "Process start to `.onnx` on disk, whole processes. The torch path is a fresh "
+            "process that imports torch, builds the PyTorch module netdsl generates for the "
+            "same spec"
+            + (" (the file `netdsl emit` writes: plain torch code, no netdsl import)" if emit
+               else " (`netdsl.to_torch`)")
+            + " and runs `torch.onnx.export` with a dynamic batch axis. ×: the torch path's "
+            "median time over netdsl's."
+            + ("" if have("torchvision") else
+               " torchvision is not importable here, so it has no rows."),
+            "",
+            table(["model", "path", "wall time, median (min–max, runs)", "peak RSS", "× netdsl",
+                   "torch phases (median)"], rows),
+        ]
+        r152 = raw.get("resnet152", {})
+        if "netdsl" in r152:
+            t = Stats(r152["netdsl"]["wall_s"]).median
+            sp = r152.get("speedup_legacy")
+            spd = r152.get("speedup_dynamo")
+            line = (f"Target: `netdsl compile` resnet152 ≤ {COMPILE_R152_S} s: {t:.2f} s, "
+                    f"{ok(t <= COMPILE_R152_S)}")
+            if sp is not None:
+                line += (f"; ≥ {COMPILE_SPEEDUP:.0f}× faster than the torch path: "
+                         f"{sp:.1f}× (legacy exporter)"
+                         + (f", {spd:.1f}× (dynamo)" if spd is not None else "")
+                         + f", {ok(sp >= COMPILE_SPEEDUP)}")
+            text += ["", line + "."]
+            self.headlines.append(
+                f"`netdsl compile` resnet152: {t:.2f} s"
+                + (f", {sp:.1f}× faster than torch.onnx.export (legacy)" if sp else "")
+                + (f", {spd:.1f}× faster than dynamo" if spd else ""))
+        self.sections["compile"] = "\n".join(text)
+
+    # ---- 2. check cold start and depth scaling -----------------------------------------------
+    def check_section(self) -> None:
+        rows = []
+        raw: dict = {}
+        base = [("`python -c pass` (interpreter start, the floor)", [PY, "-c", "pass"]),
+                ("`python -c 'import netdsl'`", [PY, "-c", "import netdsl"])]
+        for label, argv in base:
+            self.log(f"check: {label}")
+            w, r, _ = measure(argv, self.cfg.repeats)
+            rows.append([label, w.fmt(), mib(r.median), ""])
+            raw[label] = w.values
+        for spec, target in (("lenet5", CHECK_SMALL_S), ("resnet1202", CHECK_R1202_S)):
+            self.log(f"check {spec}")
+            w, r, _ = measure([*NETDSL, "check", str(SPECS / f"{spec}.net")], self.cfg.repeats)
+            raw[spec] = w.values
+            rows.append([f"`netdsl check specs/{spec}.net`", w.fmt(), mib(r.median),
+                         f"≤ {target} s: {w.median:.2f} s, {ok(w.median <= target)}"])
+            self.headlines.append(f"`netdsl check` {spec}: {w.median:.2f} s "
+                                  f"(target ≤ {target} s)")
+        self.raw["check"] = raw
+        self.sections["check"] = ("Cold start, whole process (`python -m netdsl check`), "
+                                  "against the interpreter's own start in the same run.\n\n"
+                                  + table(["command", "wall time", "peak RSS", "target"], rows))
+
+    def depth_section(self) -> None:
+        can_compile = self.has_command("compile")
+        spec = SPECS / "resnet20.net"
+        pts = []
+        for n in self.cfg.depths:
+            params = (f"n={n}",)
+            self.log(f"depth n={n}: check")
+            argv = [*NETDSL, "check", str(spec), "--param", f"n={n}"]
+            cw, _, runs = measure(argv, self.cfg.repeats)
+            layers = int(runs[0].stdout.split("(")[1].split()[0].replace(",", ""))
+            pt = {"n": n, "depth": 6 * n + 2, "layers": layers, "check": cw}
+            if can_compile:
+                self.log(f"depth n={n}: compile")
+                out = self.work / f"resnet-n{n}.onnx"
+                w, r, _ = measure(self.compile_argv(spec, out, params), self.cfg.repeats, out)
+                pt["compile"] = w
+                pt["rss"] = r
+                pt["weight_bytes"] = self.weight_bytes(out)
+                out.unlink()
+            pts.append(pt)
+        rows = []
+        prev = None
+        for pt in pts:
+            row = [f"ResNet-{pt['depth']} (n={pt['n']})", f"{pt['layers']:,}",
+                   pt["check"].fmt()]
+            marg = "—"
+            if prev is not None:
+                dl = pt["layers"] - prev["layers"]
+                marg = f"{1e6 * (pt['check'].median - prev['check'].median) / dl:.0f} µs"
+                if "compile" in pt:
+                    marg += (f" / {1e6 * (pt['compile'].median - prev['compile'].median) / dl:.0f}"
+                             " µs")
+            row += [pt["compile"].fmt() if "compile" in pt else "not run", marg]
+            if "compile" in pt:
+                row.append(f"{pt['weight_bytes'] / 2**20:,.1f} MiB")
+            rows.append(row)
+            prev = pt
+        # Growth: fit log(t - t_smallest) against log(layers) over the larger networks, so the
+        # fixed start-up cost (the smallest network's time) does not bend the exponent.
+        notes = []
+        for key in ("check", "compile"):
+            if len(pts) >= 3 and key in pts[0]:
+                t0 = pts[0][key].median
+                xs = [p["layers"] for p in pts[1:]]
+                ys = [p[key].median - t0 for p in pts[1:]]
+                if all(y > 0 for y in ys):
+                    k = fit_exponent(xs, ys)
+                    notes.append(f"`{key}`: time above the smallest network's grows as "
+                                 f"layers^{k:.2f}")
+                    self.raw.setdefault("depth_exponent", {})[key] = k
+        header = ["network (`specs/resnet20.net --param n=…`)", "layers (as `check` counts)",
+                  "`check` wall", "`compile` wall", "marginal time per added layer "
+                  "(check / compile)"] + (["weights"] if can_compile else [])
+        self.raw["depth"] = [{k: (v.values if isinstance(v, Stats) else v) for k, v in p.items()}
+                             for p in pts]
+        text = ("CIFAR ResNets (basic blocks, option A shortcuts) of growing depth; the largest "
+                "has about 10,000 layers as `netdsl check` counts them (conv, BN, ReLU and add "
+                "each count one).\n\n" + table(header, rows))
+        if notes:
+            text += ("\n\nFitted exponent (1.00 is linear): " + "; ".join(notes) + ".")
+        self.sections["depth"] = text
+        self.depth_points = pts
+
+    # ---- 3. memory -------------------------------------------------------------------------
+    def memory_section(self) -> None:
+        rows = []
+        items = [(k, rss, w) for k, (rss, w) in self.compile_rss.items()]
+        items += [(f"ResNet-{p['depth']}", p["rss"], p["weight_bytes"])
+                  for p in getattr(self, "depth_points", []) if "rss" in p]
+        worst = None
+        for name, rss, w in items:
+            limit = RSS_FACTOR * w + RSS_EXTRA
+            met = rss.median <= limit
+            rows.append([name, mib(w), mib(rss.median), f"{rss.median / w:.2f}×"
+                         if w else "—", mib(limit), ok(met)])
+            if worst is None or rss.median - limit > worst[1]:
+                worst = (name, rss.median - limit)
+        if not rows:
+            self.sections["memory"] = "Not run: needs `netdsl compile`."
+            return
+        self.sections["memory"] = (
+            "Peak resident memory of the `netdsl compile` process (its own `ru_maxrss`, "
+            "median over the runs above) against the bytes of the weights it writes. "
+            f"Target: ≤ {RSS_FACTOR:.0f}× weight bytes + 150 MiB.\n\n"
+            + table(["model", "weight bytes", "compile peak RSS", "RSS / weights",
+                     "target limit", "target"], rows))
+        self.raw["memory"] = {n: {"rss": r.values, "weight_bytes": w} for n, r, w in items}
+        r152 = self.compile_rss.get("resnet152")
+        if r152:
+            self.headlines.append(f"compile peak RSS resnet152: {mib(r152[0].median)} for "
+                                  f"{mib(r152[1])} of weights")
+
+    # ---- 4. CPU latency --------------------------------------------------------------------
+    def latency_section(self, models: tuple[str, ...]) -> None:
+        if not (have("torch") and have("onnxruntime")) or not self.has_command("compile"):
+            self.sections["latency"] = "Not run: needs torch, onnxruntime and `netdsl compile`."
+            return
+        text = []
+        self.raw["latency"] = {}
+        for name in models:
+            spec = SPECS / f"{name}.net"
+            onnx_path = self.compiled.get(name) or self.work / f"{name}.onnx"
+            if not onnx_path.exists():
+                measure(self.compile_argv(spec, onnx_path), 0, onnx_path)
+            self.log(f"latency {name}")
+            argv = [PY, str(CHILDREN / "latency.py"), "--spec", str(spec), "--onnx",
+                    str(onnx_path), "--workdir", str(self.work / f"lat-{name}"),
+                    "--rounds", str(self.cfg.lat_rounds), "--iters", str(self.cfg.lat_iters)]
+            try:
+                _, _, runs = measure(argv, 1, warmup=0, timeout=900)
+            except ChildFailed as e:
+                text.append(f"### {name}\n\nfailed: {_first(e)}")
+                continue
+            res = runs[0].json()
+            self.raw["latency"][name] = res
+            text.append(self._latency_tables(name, res))
+        self.sections["latency"] = "\n\n".join(text)
+
+    def _latency_tables(self, name: str, res: dict) -> str:
+        variants = ["netdsl", "torch-legacy", "torch-dynamo", "eager"]
+        labels = {"netdsl": "netdsl ONNX (onnxruntime)",
+                  "torch-legacy": "torch-exported ONNX, legacy (onnxruntime)",
+                  "torch-dynamo": "torch-exported ONNX, dynamo (onnxruntime)",
+                  "eager": "PyTorch eager"}
+        rows = []
+        verdicts = []
+        for batch, b in res["batches"].items():
+            med = b["median_ms"]
+            for v in variants:
+                ms = b["ms"][v]
+                p10, p90 = ms[len(ms) // 10], ms[(len(ms) * 9) // 10]
+                diff = b["max_abs_diff_vs_eager"].get(v)
+                rows.append([batch, labels[v], f"{med[v]:.1f} ms ({p10:.1f}–{p90:.1f})",
+                             f"{med[v] / med['netdsl']:.3f}",
+                             "—" if diff is None else f"{diff:.1e}"])
+            r = med["netdsl"] / med["torch-legacy"]
+            rd = med["netdsl"] / med["torch-dynamo"]
+            e = med["netdsl"] / med["eager"]
+            verdicts.append(f"batch {batch}: netdsl/torch-legacy {r:.3f}, "
+                            f"netdsl/torch-dynamo {rd:.3f} (≤ {LATENCY_RATIO}: "
+                            f"{ok(min(r, rd) <= LATENCY_RATIO)}), netdsl/eager {e:.2f} "
+                            f"(< 1: {ok(e < 1)})")
+            self.headlines.append(f"onnxruntime CPU {name} batch {batch}: netdsl "
+                                  f"{med['netdsl']:.1f} ms vs torch-exported "
+                                  f"{med['torch-legacy']:.1f} ms "
+                                  f"(legacy) / {med['torch-dynamo']:.1f} ms (dynamo) vs eager "
+                                  f"{med['eager']:.1f} ms")
+        ops = sorted(set().union(*(res["nodes"][v] for v in variants[:3])))
+        node_rows = [[op] + [res["nodes"][v].get(op, 0) for v in variants[:3]]
+                     + [res["ort_nodes"][v].get(op, 0) for v in variants[:3]] for op in ops]
+        ort_ops = sorted(set().union(*(res["ort_nodes"][v] for v in variants[:3])) - set(ops))
+        node_rows += [[op, "", "", ""] + [res["ort_nodes"][v].get(op, 0) for v in variants[:3]]
+                      for op in ort_ops]
+        node_rows.append(["**total**"] + [sum(res["nodes"][v].values()) for v in variants[:3]]
+                         + [sum(res["ort_nodes"][v].values()) for v in variants[:3]])
+        w = res["weights"]
+        return "\n".join([
+            f"### {name}",
+            "",
+            f"Same weights everywhere: {w['loaded']} tensors of netdsl's ONNX loaded into the "
+            f"torch module ({w['n_missing']} unmatched), which is then exported. Median per "
+            "call (p10–p90) over interleaved rounds; max |difference| of the outputs against "
+            "eager.",
+            "",
+            table(["batch", "runtime", "latency", "× netdsl", "max abs diff"], rows),
+            "",
+            "Targets: " + "; ".join(verdicts) + ".",
+            "",
+            "Nodes by op type, in the files and after onnxruntime's graph optimizations "
+            "(what actually runs):",
+            "",
+            table(["op", "netdsl", "torch legacy", "torch dynamo", "netdsl (ORT-optimized)",
+                   "legacy (ORT-optimized)", "dynamo (ORT-optimized)"], node_rows),
+        ])
+
+    # ---- 5. GPU ----------------------------------------------------------------------------
+    def gpu_section(self) -> None:
+        onnx_path = self.compiled.get("resnet50") or self.work / "resnet50.onnx"
+        spec = SPECS / "resnet50.net"
+        if not self.has_command("compile"):
+            self.sections["gpu"] = "Not run: needs `netdsl compile`."
+            return
+        if not onnx_path.exists():
+            measure(self.compile_argv(spec, onnx_path), 0, onnx_path)
+        argv = [PY, str(CHILDREN / "gpu.py"), "--spec", str(spec), "--onnx", str(onnx_path),
+                "--workdir", str(self.work / "gpu")]
+        self.log("gpu")
+        try:
+            _, _, runs = measure(argv, 1, warmup=0, timeout=900)
+        except ChildFailed as e:
+            self.sections["gpu"] = f"failed: {_first(e)}"
+            return
+        res = runs[0].json()
+        self.raw["gpu"] = res
+        if "skipped" in res:
+            self.sections["gpu"] = (f"Not run: {res['skipped']}. The code path is "
+                                    "`benchmarks/children/gpu.py` (onnxruntime CUDA with I/O "
+                                    "binding vs PyTorch eager CUDA, resnet50, batch 1 and 64, "
+                                    "fp32 and fp16); it runs wherever CUDA is present.")
+            self.headlines.append("GPU: not run (no GPU in this environment)")
+            return
+        rows = [[r["precision"], r["batch"], r["runtime"],
+                 f"{r['median_ms']:.2f} ms ({r['min_ms']:.2f}–{r['max_ms']:.2f})",
+                 f"{r['images_per_s']:,.0f}", f"{r['max_abs_diff']:.1e}"] for r in res["rows"]]
+        self.sections["gpu"] = (f"{res['device']}; fp16 model: {res['fp16_model']}.\n\n"
+                                + table(["precision", "batch", "runtime", "latency",
+                                         "images/s", "max abs diff"], rows))
+
+    # ---- report ----------------------------------------------------------------------------
+    def render(self, cfg_name: str, elapsed: float) -> str:
+        info = machine()
+        titles = {"compile": "1. `netdsl compile` vs the torch path",
+                  "check": "2a. `netdsl check` cold start",
+                  "depth": "2b. Growth with depth",
+                  "memory": "3. Peak memory of `compile`",
+                  "latency": "4. onnxruntime CPU latency",
+                  "gpu": "5. GPU"}
+        out = ["# netdsl benchmark results", "",
+               "<!-- generated by `python benchmarks/run.py`: do not edit by hand -->", "",
+               f"Generated by `python benchmarks/run.py{' --quick' if cfg_name == 'quick' else ''}`"
+               f" in {elapsed / 60:.1f} min.", "",
+               table(["", ""], [[k, v] for k, v in info.items()]), "",
+               "## Headlines", ""]
+        out += [f"- {h}" for h in self.headlines] + [""]
+        for key, title in titles.items():
+            out += [f"## {title}", "", self.sections.get(key, "Not run (`--only`)."), ""]
+        return "\n".join(out)
+
+
+def _first(e: Exception) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return (lines[-1] if lines else repr(e))[:300]
+
+
+SECTIONS = ("compile", "check", "depth", "memory", "latency", "gpu")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only")
+    p.add_argument("-o", "--output", type=Path,
+                   help="report path (default benchmarks/RESULTS.md; RESULTS.partial.md with "
+                        "--only)")
+    args = p.parse_args()
+    cfg = QUICK if args.quick else FULL
+    only = set(args.only or SECTIONS)
+    out = args.output or HERE / ("RESULTS.md" if not args.only else "RESULTS.partial.md")
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="netdsl-bench-"))
+    try:
+        s = Suite(cfg, work, log)
+        if "check" in only:
+            s.check_section()
+        if "compile" in only or "memory" in only:
+            s.compile_section(("resnet50", "resnet152", "vgg16") if "compile" in only
+                              else ("resnet152",))
+        if "depth" in only:
+            s.depth_section()
+        if "memory" in only:
+            s.memory_section()
+        if "latency" in only:
+            s.latency_section(("resnet50", "googlenet"))
+        if "gpu" in only:
+            s.gpu_section()
+        elapsed = time.perf_counter() - t0
+        text = s.render("quick" if args.quick else "full", elapsed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out.write_text(text, encoding="utf-8")
+    out.with_name(out.stem.replace("RESULTS", "results") + ".json").write_text(
+        json.dumps(s.raw, indent=1, default=str), encoding="utf-8")
+    log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
