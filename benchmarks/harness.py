@@ -165,6 +165,8 @@ def machine() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
+    if hasattr(os, "getloadavg"):  # other work on the machine shows up as noise in the timings
+        info["load average (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     versions = subprocess.run(
         [sys.executable, "-c", "import importlib.metadata as m\n"
          "for p in ('torch', 'onnx', 'onnxruntime', 'onnxruntime-gpu', 'onnxscript', 'numpy',"

@@ -88,6 +88,7 @@ class Suite:
         self.headlines: list[str] = []
         self.compiled: dict[str, Path] = {}
         self.compile_rss: dict[str, tuple[Stats, int]] = {}
+        self.torch_warm = False
 
     # ---- helpers -----------------------------------------------------------------------------
     def has_command(self, name: str) -> bool:
@@ -155,9 +156,10 @@ class Suite:
                     self.log(f"compile {name}: {label}, {exporter} exporter")
                     argv = [PY, str(CHILDREN / "torch_export.py"), "--spec", str(spec),
                             "--exporter", exporter, "-o", str(tout), *extra]
-                    try:
+                    try:  # one warm-up for all torch runs: it fills the page cache with torch
                         tw, trss, truns = measure(argv, self.cfg.torch_repeats, tout,
-                                                  timeout=600)
+                                                  warmup=int(not self.torch_warm), timeout=600)
+                        self.torch_warm = True
                     except ChildFailed as e:
                         rows.append([name, f"{label}, {exporter}", f"failed: {_first(e)}",
                                      "", "", ""])
@@ -445,8 +447,7 @@ class Suite:
                                          "images/s", "max abs diff"], rows))
 
     # ---- report ----------------------------------------------------------------------------
-    def render(self, cfg_name: str, elapsed: float) -> str:
-        info = machine()
+    def render(self, cfg_name: str, elapsed: float, info: dict[str, str]) -> str:
         titles = {"compile": "1. `netdsl compile` vs the torch path",
                   "check": "2a. `netdsl check` cold start",
                   "depth": "2b. Growth with depth",
@@ -489,6 +490,7 @@ def main() -> int:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
+    info = machine()  # before the run: the load average then is other work on the machine
     work = Path(tempfile.mkdtemp(prefix="netdsl-bench-"))
     try:
         s = Suite(cfg, work, log)
@@ -506,7 +508,7 @@ def main() -> int:
         if "gpu" in only:
             s.gpu_section()
         elapsed = time.perf_counter() - t0
-        text = s.render("quick" if args.quick else "full", elapsed)
+        text = s.render("quick" if args.quick else "full", elapsed, info)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out.write_text(text, encoding="utf-8")

@@ -73,6 +73,15 @@ def time_calls(f, sync, iters: int) -> list[float]:
     return out
 
 
+def _to_torch(net):  # -> torch.nn.Module
+    import netdsl
+
+    to_torch = getattr(netdsl, "to_torch", None)
+    if to_torch is None:  # before the public API re-exports it
+        from netdsl.codegen.torch import to_torch
+    return to_torch(net)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--spec", required=True)
@@ -103,7 +112,7 @@ def main() -> None:
         cast_fp16(Path(args.onnx), fp16_path)
 
     net = netdsl.load(args.spec)
-    module = netdsl.to_torch(net).eval()
+    module = _to_torch(net).eval()
     inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(args.onnx).graph.initializer}
     module.load_state_dict({k: torch.from_numpy(inits[k].copy()) for k in module.state_dict()
                             if k in inits}, strict=False)

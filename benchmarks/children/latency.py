@@ -71,6 +71,13 @@ def session(path: Path, optimized: Path | None = None) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+def _to_torch(net):  # -> torch.nn.Module
+    to_torch = getattr(netdsl, "to_torch", None)
+    if to_torch is None:  # before the public API re-exports it
+        from netdsl.codegen.torch import to_torch
+    return to_torch(net)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--spec", required=True)
@@ -85,7 +92,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     net = netdsl.load(args.spec)
-    module = netdsl.to_torch(net).eval()
+    module = _to_torch(net).eval()
     nd_model = onnx.load(args.onnx)
     weights = load_weights(module, nd_model)
     shape = tuple(int(d) for d in net.input_shape[1:])

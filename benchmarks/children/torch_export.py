@@ -31,7 +31,13 @@ def build(args: argparse.Namespace):  # -> torch.nn.Module
         assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
-        return mod.build()
+        import torch
+
+        # the one nn.Module class the file defines, built with PyTorch's default init
+        classes = [c for c in vars(mod).values() if isinstance(c, type)
+                   and issubclass(c, torch.nn.Module) and c.__module__ == mod.__name__]
+        assert len(classes) == 1, classes
+        return classes[0]()
     import netdsl
 
     return netdsl.to_torch(netdsl.load(args.spec))

@@ -1,0 +1,44 @@
+"""The benchmark harness measures what it says (no timing is asserted: see benchmarks/)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from .conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+harness = pytest.importorskip("harness")
+
+
+def test_peak_rss_is_the_childs_own() -> None:
+    small = harness.run_process([sys.executable, "-c", "pass"])
+    big = harness.run_process([sys.executable, "-c",
+                               "b = bytearray(300 << 20); b[::4096] = b'x' * len(b[::4096])"])
+    assert small.returncode == big.returncode == 0
+    assert big.maxrss_bytes - small.maxrss_bytes > 250 << 20
+    assert small.maxrss_bytes < 200 << 20  # not the parent's (pytest's) peak
+    assert big.wall_s > 0
+
+
+def test_child_output_and_failure_are_reported() -> None:
+    r = harness.run_process([sys.executable, "-c", "print('{\"a\": 1}'); raise SystemExit(3)"])
+    assert r.returncode == 3 and r.json() == {"a": 1}
+    with pytest.raises(harness.ChildFailed, match="exit 3"):
+        harness.measure([sys.executable, "-c", "raise SystemExit(3)"], repeats=1)
+
+
+def test_children_import_this_checkout() -> None:
+    r = harness.run_process([sys.executable, "-c", "import netdsl; print(netdsl.__file__)"],
+                            cwd=ROOT.parent)
+    assert r.stdout.strip().startswith(str(ROOT))
+
+
+def test_stats_and_exponent() -> None:
+    s = harness.Stats([3.0, 1.0, 2.0])
+    assert (s.median, s.lo, s.hi) == (2.0, 1.0, 3.0)
+    assert s.fmt() == "2.00 s (1.00–3.00, n=3)"
+    xs = [10, 100, 1000, 10000]
+    assert harness.fit_exponent(xs, [3e-5 * x for x in xs]) == pytest.approx(1.0)
+    assert harness.fit_exponent(xs, [x * x for x in xs]) == pytest.approx(2.0)
