@@ -3,7 +3,10 @@
 Every timed row of the suite is a fresh interpreter (``python -m netdsl …`` or a script in
 ``benchmarks/children/``), so import and start-up costs are part of what is measured, as a
 user running the command would see them. ``os.wait4`` returns the resource usage of exactly
-that child, so its ``ru_maxrss`` is the peak resident memory of that one process.
+that child, so its ``ru_maxrss`` is the peak resident memory of that one process, with one
+caveat: Linux carries the parent's peak into a child across fork/vfork + exec, so a child never
+reports less than the parent's own peak. The driver therefore stays small (it only spawns and
+formats; anything that loads a model runs in a child) and reports its own peak beside the rows.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +44,7 @@ class Run:
 
     wall_s: float
     maxrss_bytes: int
+    cpu_s: float  # user + system time of the child
     returncode: int
     stdout: str
     stderr: str
@@ -79,7 +83,16 @@ def run_process(argv: Sequence[str], cwd: Path = ROOT, timeout: float = 900.0) -
         stderr += f"\n(killed after the {timeout:.0f} s timeout)"
     # ru_maxrss is in KiB on Linux, in bytes on macOS.
     scale = 1 if sys.platform == "darwin" else 1024
-    return Run(wall, usage.ru_maxrss * scale, proc.returncode, stdout, stderr)
+    return Run(wall, usage.ru_maxrss * scale, usage.ru_utime + usage.ru_stime, proc.returncode,
+               stdout, stderr)
+
+
+def driver_peak_rss() -> int:
+    """The measuring process's own peak RSS: the floor under every child's reported peak."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 @dataclass
@@ -114,28 +127,82 @@ class Stats:
         return f"{m:.{digits}f} {unit} ({lo:.{digits}f}–{hi:.{digits}f}, n={self.n})"
 
 
-def measure(argv: Sequence[str], repeats: int, check_output: Path | None = None,
-            warmup: int = 1, timeout: float = 900.0) -> tuple[Stats, Stats, list[Run]]:
-    """Run ``argv`` ``warmup + repeats`` times; wall-time and max-RSS stats of the timed runs.
+@dataclass
+class Series:
+    """The timed runs of one command."""
 
-    The warm-up run fills the OS page cache (Python's and torch's files), so every timed run
-    sees the same warm-cache start a developer at a terminal sees after the first one.
+    wall: Stats = field(default_factory=Stats)
+    cpu: Stats = field(default_factory=Stats)
+    rss: Stats = field(default_factory=Stats)
+    runs: list[Run] = field(default_factory=list)
+
+    def add(self, r: Run) -> None:
+        self.wall.values.append(r.wall_s)
+        self.cpu.values.append(r.cpu_s)
+        self.rss.values.append(float(r.maxrss_bytes))
+        self.runs.append(r)
+
+    def raw(self) -> dict[str, list[float]]:
+        return {"wall_s": self.wall.values, "cpu_s": self.cpu.values,
+                "maxrss_bytes": self.rss.values}
+
+
+@dataclass
+class Job:
+    """A command to time, the file it must produce, and how many timed runs it gets."""
+
+    argv: Sequence[str]
+    output: Path | None = None
+    repeats: int = 1
+    timeout: float = 900.0
+
+
+def run_job(job: Job) -> Run:
+    if job.output is not None and job.output.exists():
+        job.output.unlink()
+    r = run_process(job.argv, timeout=job.timeout)
+    if r.returncode != 0:
+        raise ChildFailed(f"exit {r.returncode}: {' '.join(map(str, job.argv))}\n"
+                          f"{r.stderr[-3000:]}")
+    if job.output is not None and not job.output.exists():
+        raise ChildFailed(f"no output file {job.output}: {' '.join(map(str, job.argv))}")
+    return r
+
+
+def interleave(jobs: dict[str, Job], warmup: int = 1,
+               on_error: Callable[[str, ChildFailed], None] | None = None) -> dict[str, Series]:
+    """Time every job, round-robin: round i runs each job that wants an i-th run, in turn.
+
+    Alternating the commands spreads a slow phase of a shared machine over all of them, so
+    their ratio is fairer than back-to-back blocks would give. ``warmup`` untimed rounds come
+    first (they fill the page cache). A failing job is reported to ``on_error`` (or raised)
+    and dropped from the rest of the rounds.
     """
-    wall, rss, runs = Stats(), Stats(), []
-    for i in range(warmup + repeats):
-        if check_output is not None and check_output.exists():
-            check_output.unlink()
-        r = run_process(argv, timeout=timeout)
-        if r.returncode != 0:
-            raise ChildFailed(f"exit {r.returncode}: {' '.join(map(str, argv))}\n"
-                              f"{r.stderr[-3000:]}")
-        if check_output is not None and not check_output.exists():
-            raise ChildFailed(f"no output file {check_output}: {' '.join(map(str, argv))}")
-        if i >= warmup:
-            wall.values.append(r.wall_s)
-            rss.values.append(float(r.maxrss_bytes))
-            runs.append(r)
-    return wall, rss, runs
+    out = {k: Series() for k in jobs}
+    live = dict(jobs)
+    rounds = max((j.repeats for j in jobs.values()), default=0)
+    for i in range(-warmup, rounds):
+        for key, job in list(live.items()):
+            if i >= job.repeats:
+                continue
+            try:
+                r = run_job(job)
+            except ChildFailed as e:
+                if on_error is None:
+                    raise
+                on_error(key, e)
+                del live[key]
+                out.pop(key)
+                continue
+            if i >= 0:
+                out[key].add(r)
+    return out
+
+
+def measure(argv: Sequence[str], repeats: int, output: Path | None = None, warmup: int = 1,
+            timeout: float = 900.0) -> Series:
+    """Run one command ``warmup + repeats`` times; the timed runs' statistics."""
+    return interleave({"_": Job(argv, output, repeats, timeout)}, warmup)["_"]
 
 
 def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,9 +31,12 @@ from harness import (  # noqa: E402
     CHILDREN,
     ROOT,
     ChildFailed,
+    Job,
     Stats,
     child_env,
+    driver_peak_rss,
     fit_exponent,
+    interleave,
     machine,
     measure,
     mib,
@@ -66,8 +69,8 @@ class Config:
     lat_iters: int
 
 
-FULL = Config(repeats=5, torch_repeats=3, depths=(3, 18, 200, 475), lat_rounds=5, lat_iters=4)
-QUICK = Config(repeats=2, torch_repeats=1, depths=(3, 18, 200, 475), lat_rounds=2, lat_iters=3)
+FULL = Config(repeats=5, torch_repeats=3, depths=(3, 18, 200, 475), lat_rounds=8, lat_iters=2)
+QUICK = Config(repeats=2, torch_repeats=1, depths=(3, 18, 200, 475), lat_rounds=3, lat_iters=2)
 
 
 def have(module: str) -> bool:
@@ -101,20 +104,10 @@ class Suite:
                 *(a for p in params for a in ("--param", p))]
 
     def weight_bytes(self, onnx_path: Path) -> int:
-        """Bytes of the model's initializers (the weights netdsl had to create and write)."""
-        import onnx
-
-        m = onnx.load(str(onnx_path), load_external_data=False)
-        total = 0
-        for t in m.graph.initializer:
-            if t.raw_data:
-                total += len(t.raw_data)
-            elif t.data_location == onnx.TensorProto.EXTERNAL:
-                total += int(next(e.value for e in t.external_data if e.key == "length"))
-            else:
-                total += onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize * \
-                    math.prod(t.dims)
-        return total
+        """Bytes of the model's initializers, counted in a child (the driver stays small)."""
+        r = subprocess.run([PY, str(CHILDREN / "weight_bytes.py"), str(onnx_path)],
+                           capture_output=True, text=True, env=child_env(), cwd=ROOT, check=True)
+        return int(r.stdout.split()[-1])
 
     # ---- 1. compile vs the torch path --------------------------------------------------------
     def compile_section(self, models: tuple[str, ...]) -> None:
@@ -123,95 +116,92 @@ class Suite:
             return
         torch_ok = have("torch")
         emit = self.has_command("emit")
-        rows, raw = [], {}
+        rows, raw, failures = [], {}, []
         for name in models:
             spec = SPECS / f"{name}.net"
             out = self.work / f"{name}.onnx"
-            self.log(f"compile {name}: netdsl")
-            wall, rss, _ = measure(self.compile_argv(spec, out), self.cfg.repeats, out)
+            jobs = {"netdsl": Job(self.compile_argv(spec, out), out, self.cfg.repeats)}
+            labels = {"netdsl": "`netdsl compile`"}
+            if torch_ok:
+                variants = []
+                if emit:
+                    source = self.work / f"{name}_model.py"
+                    subprocess.run([*NETDSL, "emit", str(spec), "--no-aux", "-o", str(source)],
+                                   check=True, env=child_env(), cwd=ROOT, capture_output=True)
+                    variants.append(("module", "netdsl-generated module", ["--source",
+                                                                           str(source)]))
+                else:
+                    variants.append(("module", "`netdsl.to_torch` module", []))
+                if have("torchvision") and name in TORCHVISION:
+                    variants.append(("torchvision", f"torchvision `{TORCHVISION[name]}`",
+                                     ["--torchvision", TORCHVISION[name]]))
+                for key, label, extra in variants:
+                    for exporter in ("legacy", "dynamo"):
+                        tout = self.work / f"{name}.{key}-{exporter}.onnx"
+                        argv = [PY, str(CHILDREN / "torch_export.py"), "--spec", str(spec),
+                                "--exporter", exporter, "-o", str(tout), *extra]
+                        jobs[f"{key}-{exporter}"] = Job(argv, tout, self.cfg.torch_repeats, 600)
+                        labels[f"{key}-{exporter}"] = f"{label}, `torch.onnx.export` {exporter}"
+            self.log(f"compile {name}: {', '.join(jobs)} interleaved")
+            errors: dict[str, ChildFailed] = {}
+            series = interleave(jobs, on_error=errors.__setitem__)
+            failures += [[name, labels[k], f"failed: {_first(e)}", "", "", "", ""]
+                         for k, e in errors.items()]
+            nd = series["netdsl"]
             self.compiled[name] = out
             wbytes = self.weight_bytes(out)
-            self.compile_rss[name] = (rss, wbytes)
-            raw[name] = {"netdsl": {"wall_s": wall.values, "rss": rss.values,
-                                    "weight_bytes": wbytes}}
-            rows.append([name, "`netdsl compile`", wall.fmt(), mib(rss.median), "1.0×", ""])
-            if not torch_ok:
-                rows.append([name, "torch path", "not run: torch not importable", "", "", ""])
-                continue
-            variants = []
-            source = None
-            if emit:
-                source = self.work / f"{name}_model.py"
-                subprocess.run([*NETDSL, "emit", str(spec), "-o", str(source)], check=True,
-                               env=child_env(), cwd=ROOT, capture_output=True)
-                variants.append(("netdsl-generated module", ["--source", str(source)]))
-            else:
-                variants.append(("`netdsl.to_torch` module", []))
-            if have("torchvision") and name in TORCHVISION:
-                variants.append((f"torchvision `{TORCHVISION[name]}`",
-                                 ["--torchvision", TORCHVISION[name]]))
-            for label, extra in variants:
-                for exporter in ("legacy", "dynamo"):
-                    tout = self.work / f"{name}.torch-{exporter}.onnx"
-                    self.log(f"compile {name}: {label}, {exporter} exporter")
-                    argv = [PY, str(CHILDREN / "torch_export.py"), "--spec", str(spec),
-                            "--exporter", exporter, "-o", str(tout), *extra]
-                    try:  # one warm-up for all torch runs: it fills the page cache with torch
-                        tw, trss, truns = measure(argv, self.cfg.torch_repeats, tout,
-                                                  warmup=int(not self.torch_warm), timeout=600)
-                        self.torch_warm = True
-                    except ChildFailed as e:
-                        rows.append([name, f"{label}, {exporter}", f"failed: {_first(e)}",
-                                     "", "", ""])
-                        continue
-                    phases = {k: sorted(r.json()[k] for r in truns)[len(truns) // 2]
-                              for k in ("import_s", "build_s", "export_s")}
-                    ratio = tw.median / wall.median
-                    raw[name][f"{label}, {exporter}"] = {"wall_s": tw.values,
-                                                          "rss": trss.values,
-                                                          "phases": phases}
-                    rows.append([name, f"{label}, `torch.onnx.export` {exporter}", tw.fmt(),
-                                 mib(trss.median), f"{ratio:.1f}×",
-                                 f"import {phases['import_s']:.2f} s, build "
-                                 f"{phases['build_s']:.2f} s, export "
-                                 f"{phases['export_s']:.2f} s"])
-                    tout.unlink(missing_ok=True)
-                    if exporter == "legacy" and name == "resnet152" and "module" in label:
-                        raw[name]["speedup_legacy"] = ratio
-                    if exporter == "dynamo" and name == "resnet152" and "module" in label:
-                        raw[name]["speedup_dynamo"] = ratio
+            self.compile_rss[name] = (nd.rss, wbytes)
+            raw[name] = {"weight_bytes": wbytes, **{k: v.raw() for k, v in series.items()}}
+            for key, ser in series.items():
+                ratio = ser.wall.median / nd.wall.median
+                phases = ""
+                if key != "netdsl":
+                    ph = {k: statistics.median(r.json()[k] for r in ser.runs)
+                          for k in ("import_s", "build_s", "export_s")}
+                    raw[name][key]["phases"] = ph
+                    phases = (f"import {ph['import_s']:.2f} s, build {ph['build_s']:.2f} s, "
+                              f"export {ph['export_s']:.2f} s")
+                    raw[name][key]["ratio"] = ratio
+                rows.append([name, labels[key], ser.wall.fmt(), f"{ser.cpu.median:.2f} s",
+                             mib(ser.rss.median), f"{ratio:.1f}×", phases])
+        rows += failures
         self.raw["compile"] = raw
         text = [
-            "Process start to `.onnx` on disk, whole processes. The torch path is a fresh "
-            "process that imports torch, builds the PyTorch module netdsl generates for the "
-            "same spec"
-            + (" (the file `netdsl emit` writes: plain torch code, no netdsl import)" if emit
-               else " (`netdsl.to_torch`)")
-            + " and runs `torch.onnx.export` with a dynamic batch axis. ×: the torch path's "
-            "median time over netdsl's."
+            "Process start to `.onnx` on disk, whole processes, the commands interleaved "
+            "round by round. The torch path is a fresh process that imports torch, builds the "
+            "PyTorch module netdsl generates for the same spec"
+            + (" (the file `netdsl emit` writes: plain torch code with PyTorch's default "
+               "init, no netdsl import)" if emit else " (`netdsl.to_torch`)")
+            + " and runs `torch.onnx.export` with a dynamic batch axis. CPU: user + system "
+            "time of the process (less sensitive to other load on the machine than wall "
+            "time). ×: median wall time over netdsl's."
             + ("" if have("torchvision") else
-               " torchvision is not importable here, so it has no rows."),
+               " torchvision is not importable here (no CPU build for this torch), so it has "
+               "no rows."),
             "",
-            table(["model", "path", "wall time, median (min–max, runs)", "peak RSS", "× netdsl",
-                   "torch phases (median)"], rows),
+            table(["model", "path", "wall time, median (min–max, runs)", "CPU", "peak RSS",
+                   "× netdsl", "torch phases (median)"], rows),
         ]
         r152 = raw.get("resnet152", {})
         if "netdsl" in r152:
             t = Stats(r152["netdsl"]["wall_s"]).median
-            sp = r152.get("speedup_legacy")
-            spd = r152.get("speedup_dynamo")
+            sp = r152.get("module-legacy", {}).get("ratio")
+            spd = r152.get("module-dynamo", {}).get("ratio")
             line = (f"Target: `netdsl compile` resnet152 ≤ {COMPILE_R152_S} s: {t:.2f} s, "
                     f"{ok(t <= COMPILE_R152_S)}")
             if sp is not None:
                 line += (f"; ≥ {COMPILE_SPEEDUP:.0f}× faster than the torch path: "
                          f"{sp:.1f}× (legacy exporter)"
                          + (f", {spd:.1f}× (dynamo)" if spd is not None else "")
-                         + f", {ok(sp >= COMPILE_SPEEDUP)}")
+                         + f", {ok(sp >= COMPILE_SPEEDUP)}"
+                         + (" against legacy, the faster torch path" if spd and sp < spd
+                            else ""))
             text += ["", line + "."]
             self.headlines.append(
                 f"`netdsl compile` resnet152: {t:.2f} s"
-                + (f", {sp:.1f}× faster than torch.onnx.export (legacy)" if sp else "")
-                + (f", {spd:.1f}× faster than dynamo" if spd else ""))
+                + (f", {sp:.1f}× faster than the torch path with the legacy exporter" if sp
+                   else "")
+                + (f", {spd:.1f}× faster than with the dynamo exporter" if spd else ""))
         self.sections["compile"] = "\n".join(text)
 
     # ---- 2. check cold start and depth scaling -----------------------------------------------
@@ -222,14 +212,15 @@ class Suite:
                 ("`python -c 'import netdsl'`", [PY, "-c", "import netdsl"])]
         for label, argv in base:
             self.log(f"check: {label}")
-            w, r, _ = measure(argv, self.cfg.repeats)
-            rows.append([label, w.fmt(), mib(r.median), ""])
-            raw[label] = w.values
+            ser = measure(argv, self.cfg.repeats)
+            rows.append([label, ser.wall.fmt(), mib(ser.rss.median), ""])
+            raw[label] = ser.raw()
         for spec, target in (("lenet5", CHECK_SMALL_S), ("resnet1202", CHECK_R1202_S)):
             self.log(f"check {spec}")
-            w, r, _ = measure([*NETDSL, "check", str(SPECS / f"{spec}.net")], self.cfg.repeats)
-            raw[spec] = w.values
-            rows.append([f"`netdsl check specs/{spec}.net`", w.fmt(), mib(r.median),
+            ser = measure([*NETDSL, "check", str(SPECS / f"{spec}.net")], self.cfg.repeats)
+            w = ser.wall
+            raw[spec] = ser.raw()
+            rows.append([f"`netdsl check specs/{spec}.net`", w.fmt(), mib(ser.rss.median),
                          f"≤ {target} s: {w.median:.2f} s, {ok(w.median <= target)}"])
             self.headlines.append(f"`netdsl check` {spec}: {w.median:.2f} s "
                                   f"(target ≤ {target} s)")
@@ -246,15 +237,15 @@ class Suite:
             params = (f"n={n}",)
             self.log(f"depth n={n}: check")
             argv = [*NETDSL, "check", str(spec), "--param", f"n={n}"]
-            cw, _, runs = measure(argv, self.cfg.repeats)
-            layers = int(runs[0].stdout.split("(")[1].split()[0].replace(",", ""))
-            pt = {"n": n, "depth": 6 * n + 2, "layers": layers, "check": cw}
+            cs = measure(argv, self.cfg.repeats)
+            layers = int(cs.runs[0].stdout.split("(")[1].split()[0].replace(",", ""))
+            pt = {"n": n, "depth": 6 * n + 2, "layers": layers, "check": cs.wall}
             if can_compile:
                 self.log(f"depth n={n}: compile")
                 out = self.work / f"resnet-n{n}.onnx"
-                w, r, _ = measure(self.compile_argv(spec, out, params), self.cfg.repeats, out)
-                pt["compile"] = w
-                pt["rss"] = r
+                ser = measure(self.compile_argv(spec, out, params), self.cfg.repeats, out)
+                pt["compile"] = ser.wall
+                pt["rss"] = ser.rss
                 pt["weight_bytes"] = self.weight_bytes(out)
                 out.unlink()
             pts.append(pt)
@@ -321,7 +312,8 @@ class Suite:
         self.sections["memory"] = (
             "Peak resident memory of the `netdsl compile` process (its own `ru_maxrss`, "
             "median over the runs above) against the bytes of the weights it writes. "
-            f"Target: ≤ {RSS_FACTOR:.0f}× weight bytes + 150 MiB.\n\n"
+            f"Target: ≤ {RSS_FACTOR:.0f}× weight bytes + 150 MiB. (A child cannot report "
+            f"less than the measuring process's own peak, {mib(driver_peak_rss())} here.)\n\n"
             + table(["model", "weight bytes", "compile peak RSS", "RSS / weights",
                      "target limit", "target"], rows))
         self.raw["memory"] = {n: {"rss": r.values, "weight_bytes": w} for n, r, w in items}
@@ -347,11 +339,10 @@ class Suite:
                     str(onnx_path), "--workdir", str(self.work / f"lat-{name}"),
                     "--rounds", str(self.cfg.lat_rounds), "--iters", str(self.cfg.lat_iters)]
             try:
-                _, _, runs = measure(argv, 1, warmup=0, timeout=900)
+                res = measure(argv, 1, warmup=0, timeout=900).runs[0].json()
             except ChildFailed as e:
                 text.append(f"### {name}\n\nfailed: {_first(e)}")
                 continue
-            res = runs[0].json()
             self.raw["latency"][name] = res
             text.append(self._latency_tables(name, res))
         self.sections["latency"] = "\n\n".join(text)
@@ -426,11 +417,10 @@ class Suite:
                 "--workdir", str(self.work / "gpu")]
         self.log("gpu")
         try:
-            _, _, runs = measure(argv, 1, warmup=0, timeout=900)
+            res = measure(argv, 1, warmup=0, timeout=900).runs[0].json()
         except ChildFailed as e:
             self.sections["gpu"] = f"failed: {_first(e)}"
             return
-        res = runs[0].json()
         self.raw["gpu"] = res
         if "skipped" in res:
             self.sections["gpu"] = (f"Not run: {res['skipped']}. The code path is "
@@ -471,7 +461,7 @@ def _first(e: Exception) -> str:
     return (lines[-1] if lines else repr(e))[:300]
 
 
-SECTIONS = ("compile", "check", "depth", "memory", "latency", "gpu")
+SECTIONS = ("compile", "check", "depth", "latency", "gpu")
 
 
 def main() -> int:
@@ -496,12 +486,11 @@ def main() -> int:
         s = Suite(cfg, work, log)
         if "check" in only:
             s.check_section()
-        if "compile" in only or "memory" in only:
-            s.compile_section(("resnet50", "resnet152", "vgg16") if "compile" in only
-                              else ("resnet152",))
+        if "compile" in only:
+            s.compile_section(("resnet50", "resnet152", "vgg16"))
         if "depth" in only:
             s.depth_section()
-        if "memory" in only:
+        if "compile" in only or "depth" in only:
             s.memory_section()
         if "latency" in only:
             s.latency_section(("resnet50", "googlenet"))

@@ -66,6 +66,9 @@ def op_counts(model: onnx.ModelProto) -> dict[str, int]:
 def session(path: Path, optimized: Path | None = None) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle intra-op threads would otherwise spin after each call and steal the cores from the
+    # variant timed next (eager above all); the same setting for every ONNX variant.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if optimized is not None:
         so.optimized_model_filepath = str(optimized)  # the graph ORT actually runs
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
@@ -75,7 +78,7 @@ def _to_torch(net):  # -> torch.nn.Module
     to_torch = getattr(netdsl, "to_torch", None)
     if to_torch is None:  # before the public API re-exports it
         from netdsl.codegen.torch import to_torch
-    return to_torch(net)
+    return to_torch(net, aux=False)  # the inference network, like the ONNX
 
 
 def main() -> None:
