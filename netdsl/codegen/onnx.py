@@ -149,13 +149,25 @@ def compile_onnx(net: Network, path: str | Path,
         entries.append((_field(5, len(meta) + arr.nbytes) + meta, arr))  # 5: initializer
     size = len(graph) + sum(len(e) + a.nbytes for e, a in entries)
 
-    # one buffer, checked in memory (the checker reads files several times slower) and written
-    data = b"".join([head, _field(7, size), graph,
-                     *(part for entry, arr in entries for part in (entry, memoryview(arr)))])
-    _check(data, path)
+    # Checked before writing, without the weights' bytes: the checker would parse (copy) them
+    # all, and their framing is exact by construction (tag and length from ``arr.nbytes``).
+    _check(_skeleton(model, graph, params), path)
+    # written straight from the numpy buffers: joining the parts first would copy every weight
+    parts = [head, _field(7, size), graph,
+             *(part for entry, arr in entries for part in (entry, memoryview(arr).cast("B")))]
     with atomic_path(path, suffix=".onnx") as tmp:
-        _write(tmp, lambda f: f.write(data), path)
+        _write(tmp, lambda f: f.writelines(parts), path)
     return None
+
+
+def _skeleton(model: onnx.ModelProto, graph: bytes,
+              params: list[tuple[str, np.ndarray]]) -> onnx.ModelProto:
+    """The model with its weights as typed graph inputs: what the checker needs of them."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    m.graph.ParseFromString(graph)
+    m.graph.input.extend(_value(name, arr.shape) for name, arr in params)
+    return m
 
 
 def _field(number: int, length: int) -> bytes:
@@ -182,7 +194,7 @@ def _write(tmp: Path, write: Any, target: Path) -> None:
         raise NetdslError(f"cannot write: {e.strerror}", path=str(target)) from None
 
 
-def _check(model: str | bytes, path: Path) -> None:
+def _check(model: str | bytes | onnx.ModelProto, path: Path) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
