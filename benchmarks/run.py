@@ -32,10 +32,12 @@ from harness import (  # noqa: E402
     ROOT,
     ChildFailed,
     Job,
+    Series,
     Stats,
     child_env,
     driver_peak_rss,
     fit_exponent,
+    fit_linear,
     interleave,
     machine,
     measure,
@@ -69,8 +71,9 @@ class Config:
     lat_iters: int
 
 
-FULL = Config(repeats=5, torch_repeats=3, depths=(3, 18, 200, 475), lat_rounds=8, lat_iters=2)
-QUICK = Config(repeats=2, torch_repeats=1, depths=(3, 18, 200, 475), lat_rounds=3, lat_iters=2)
+DEPTHS = (3, 18, 200, 475, 1666)  # ResNet-20, -110, -1202, ~10,000 layers, ResNet-9998
+FULL = Config(repeats=5, torch_repeats=3, depths=DEPTHS, lat_rounds=8, lat_iters=2)
+QUICK = Config(repeats=2, torch_repeats=1, depths=DEPTHS, lat_rounds=3, lat_iters=2)
 
 
 def have(module: str) -> bool:
@@ -213,82 +216,98 @@ class Suite:
         for label, argv in base:
             self.log(f"check: {label}")
             ser = measure(argv, self.cfg.repeats)
-            rows.append([label, ser.wall.fmt(), mib(ser.rss.median), ""])
+            rows.append([label, ser.wall.fmt(), f"{ser.cpu.median:.2f} s", mib(ser.rss.median),
+                         ""])
             raw[label] = ser.raw()
         for spec, target in (("lenet5", CHECK_SMALL_S), ("resnet1202", CHECK_R1202_S)):
             self.log(f"check {spec}")
             ser = measure([*NETDSL, "check", str(SPECS / f"{spec}.net")], self.cfg.repeats)
             w = ser.wall
             raw[spec] = ser.raw()
-            rows.append([f"`netdsl check specs/{spec}.net`", w.fmt(), mib(ser.rss.median),
+            rows.append([f"`netdsl check specs/{spec}.net`", w.fmt(), f"{ser.cpu.median:.2f} s",
+                         mib(ser.rss.median),
                          f"≤ {target} s: {w.median:.2f} s, {ok(w.median <= target)}"])
             self.headlines.append(f"`netdsl check` {spec}: {w.median:.2f} s "
                                   f"(target ≤ {target} s)")
         self.raw["check"] = raw
-        self.sections["check"] = ("Cold start, whole process (`python -m netdsl check`), "
-                                  "against the interpreter's own start in the same run.\n\n"
-                                  + table(["command", "wall time", "peak RSS", "target"], rows))
+        self.sections["check"] = (
+            "Cold start, whole process (`python -m netdsl check`), against the interpreter's "
+            "own start in the same run. CPU: user + system time of the process.\n\n"
+            + table(["command", "wall time", "CPU", "peak RSS", "target"], rows))
 
     def depth_section(self) -> None:
         can_compile = self.has_command("compile")
         spec = SPECS / "resnet20.net"
         pts = []
         for n in self.cfg.depths:
-            params = (f"n={n}",)
-            self.log(f"depth n={n}: check")
-            argv = [*NETDSL, "check", str(spec), "--param", f"n={n}"]
-            cs = measure(argv, self.cfg.repeats)
-            layers = int(cs.runs[0].stdout.split("(")[1].split()[0].replace(",", ""))
-            pt = {"n": n, "depth": 6 * n + 2, "layers": layers, "check": cs.wall}
+            jobs = {"check": Job([*NETDSL, "check", str(spec), "--param", f"n={n}"],
+                                 repeats=self.cfg.repeats)}
+            out = self.work / f"resnet-n{n}.onnx"
             if can_compile:
-                self.log(f"depth n={n}: compile")
-                out = self.work / f"resnet-n{n}.onnx"
-                ser = measure(self.compile_argv(spec, out, params), self.cfg.repeats, out)
-                pt["compile"] = ser.wall
-                pt["rss"] = ser.rss
+                jobs["compile"] = Job(self.compile_argv(spec, out, (f"n={n}",)), out,
+                                      self.cfg.repeats)
+            self.log(f"depth n={n}: {', '.join(jobs)} interleaved")
+            series = interleave(jobs)
+            first = series["check"].runs[0].stdout
+            layers = int(first.split("(")[1].split()[0].replace(",", ""))
+            pt: dict = {"n": n, "depth": 6 * n + 2, "layers": layers, **series}
+            if can_compile:
                 pt["weight_bytes"] = self.weight_bytes(out)
                 out.unlink()
             pts.append(pt)
+        keys = [k for k in ("check", "compile") if k in pts[0]]
         rows = []
         prev = None
         for pt in pts:
-            row = [f"ResNet-{pt['depth']} (n={pt['n']})", f"{pt['layers']:,}",
-                   pt["check"].fmt()]
-            marg = "—"
-            if prev is not None:
-                dl = pt["layers"] - prev["layers"]
-                marg = f"{1e6 * (pt['check'].median - prev['check'].median) / dl:.0f} µs"
-                if "compile" in pt:
-                    marg += (f" / {1e6 * (pt['compile'].median - prev['compile'].median) / dl:.0f}"
-                             " µs")
-            row += [pt["compile"].fmt() if "compile" in pt else "not run", marg]
-            if "compile" in pt:
+            row = [f"ResNet-{pt['depth']} (n={pt['n']})", f"{pt['layers']:,}"]
+            for k in keys:
+                row += [pt[k].wall.fmt(), f"{pt[k].cpu.median:.2f} s"]
+            marg = []
+            for k in keys:
+                if prev is not None:
+                    dl = pt["layers"] - prev["layers"]
+                    marg.append(f"{1e6 * (pt[k].cpu.median - prev[k].cpu.median) / dl:.0f} µs")
+            row.append(" / ".join(marg) or "—")
+            if can_compile:
                 row.append(f"{pt['weight_bytes'] / 2**20:,.1f} MiB")
             rows.append(row)
             prev = pt
-        # Growth: fit log(t - t_smallest) against log(layers) over the larger networks, so the
-        # fixed start-up cost (the smallest network's time) does not bend the exponent.
+        # Growth: a straight line t = a + b·layers through all points (a: start-up, b: cost per
+        # layer), and the exponent of t - t_smallest against layers over the networks of 1,000+
+        # layers, where that difference is well above the noise (1.00 is linear).
         notes = []
-        for key in ("check", "compile"):
-            if len(pts) >= 3 and key in pts[0]:
-                t0 = pts[0][key].median
-                xs = [p["layers"] for p in pts[1:]]
-                ys = [p[key].median - t0 for p in pts[1:]]
-                if all(y > 0 for y in ys):
-                    k = fit_exponent(xs, ys)
-                    notes.append(f"`{key}`: time above the smallest network's grows as "
-                                 f"layers^{k:.2f}")
-                    self.raw.setdefault("depth_exponent", {})[key] = k
-        header = ["network (`specs/resnet20.net --param n=…`)", "layers (as `check` counts)",
-                  "`check` wall", "`compile` wall", "marginal time per added layer "
-                  "(check / compile)"] + (["weights"] if can_compile else [])
-        self.raw["depth"] = [{k: (v.values if isinstance(v, Stats) else v) for k, v in p.items()}
+        big = [p for p in pts[1:] if p["layers"] >= 1000]
+        for k in keys:
+            for what in ("cpu", "wall"):
+                ts = [getattr(p[k], what).median for p in pts]
+                a, b, worst = fit_linear([p["layers"] for p in pts], ts)
+                note = (f"`{k}` {what}: {a:.2f} s + {1e6 * b:.0f} µs × layers (largest "
+                        f"residual {100 * worst:.0f}%)")
+                ys = [getattr(p[k], what).median - ts[0] for p in big]
+                if len(big) >= 2 and all(y > 0 for y in ys):
+                    e = fit_exponent([p["layers"] for p in big], ys)
+                    note += f", exponent {e:.2f}"
+                    self.raw.setdefault("depth_exponent", {})[f"{k} {what}"] = e
+                notes.append(note)
+        header = ["network (`specs/resnet20.net --param n=…`)", "layers (as `check` counts)"]
+        for k in keys:
+            header += [f"`{k}` wall", f"`{k}` CPU"]
+        header.append("CPU time per added layer (" + " / ".join(keys) + ")")
+        if can_compile:
+            header.append("weights")
+        self.raw["depth"] = [{k: (v.raw() if isinstance(v, Series) else v) for k, v in p.items()}
                              for p in pts]
-        text = ("CIFAR ResNets (basic blocks, option A shortcuts) of growing depth; the largest "
-                "has about 10,000 layers as `netdsl check` counts them (conv, BN, ReLU and add "
-                "each count one).\n\n" + table(header, rows))
+        text = ("CIFAR ResNets (basic blocks, option A shortcuts) of growing depth, each "
+                "command interleaved with the other; one has about 10,000 layers as `netdsl check` "
+                "counts them (conv, BN, ReLU and add each count one), the last is ResNet-9998 "
+                "(10,000 weight layers in the paper's count). CPU: user + system time of the "
+                "process.\n\n" + table(header, rows))
         if notes:
-            text += ("\n\nFitted exponent (1.00 is linear): " + "; ".join(notes) + ".")
+            text += ("\n\nFits over the medians: a straight line (start-up + cost per layer) "
+                     "through all networks, and the exponent k of (time − the smallest "
+                     "network's time) ∝ layers^k over the networks of 1,000+ layers (k = 1.00 "
+                     "is linear):\n\n" + "\n".join(f"- {n}" for n in notes))
+            self.headlines += [f"growth with depth: {n}" for n in notes if " cpu:" in n]
         self.sections["depth"] = text
         self.depth_points = pts
 
@@ -296,8 +315,8 @@ class Suite:
     def memory_section(self) -> None:
         rows = []
         items = [(k, rss, w) for k, (rss, w) in self.compile_rss.items()]
-        items += [(f"ResNet-{p['depth']}", p["rss"], p["weight_bytes"])
-                  for p in getattr(self, "depth_points", []) if "rss" in p]
+        items += [(f"ResNet-{p['depth']}", p["compile"].rss, p["weight_bytes"])
+                  for p in getattr(self, "depth_points", []) if "compile" in p]
         worst = None
         for name, rss, w in items:
             limit = RSS_FACTOR * w + RSS_EXTRA
