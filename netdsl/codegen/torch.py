@@ -24,7 +24,7 @@ from .. import __version__, ops
 from ..errors import NetdslError
 from ..ir import INPUT, Layer
 from ..network import Network
-from .weights import IGNORED_SUFFIXES, init_weights, match_weights
+from .weights import init_weights, match_weights
 
 INDENT = " " * 8
 
@@ -77,13 +77,13 @@ class _Modules:
         self.lines: list[str] = []
 
     def _child(self, parent: str, part: str) -> tuple[str, str]:
-        """(access expression, assignment target prefix) of ``part`` under ``parent``."""
+        """(access expression, assignment statement with ``{}`` for the value) of ``part``."""
         expr, is_dict = self.paths[parent]
         if part.isidentifier() and not keyword.iskeyword(part):
-            return f"{expr}.{part}", f"{expr}.{part} = "
+            return f"{expr}.{part}", f"{expr}.{part} = {{}}"
         if is_dict:
-            return f'{expr}["{part}"]', f'{expr}["{part}"] = '
-        return f'{expr}._modules["{part}"]', f'{expr}.add_module("{part}", '
+            return f'{expr}["{part}"]', f'{expr}["{part}"] = {{}}'
+        return f'{expr}._modules["{part}"]', f'{expr}.add_module("{part}", {{}})'
 
     def add(self, lay: Layer, ctor: str, comment: str) -> str:
         parts = lay.name.split(".")
@@ -100,10 +100,9 @@ class _Modules:
                 raise NetdslError(f"'{lay.name}' names both a layer and a scope of layers",
                                   lay.loc, hint="rename the layer")
             parent = ".".join(parts[:i])
-            expr, target = self._child(parent, part)
+            expr, assign = self._child(parent, part)
             value = ctor if leaf else "nn.ModuleDict()"
-            close = ")" if target.endswith("(") else ""
-            self.lines.append(f"{INDENT}{target}{value}{close}{comment if leaf else ''}")
+            self.lines.append(f"{INDENT}{assign.format(value)}{comment if leaf else ''}")
             self.paths[name] = (expr, not leaf)
         return self.paths[lay.name][0]
 
@@ -225,16 +224,13 @@ def to_torch(net: Network, seed: int = 0, aux: bool = True,
     linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
     scope: dict[str, Any] = {"__name__": f"netdsl_generated_{digest}"}
     exec(compile(src, filename, "exec"), scope)
-    with torch.device("meta"):  # no default init: the weights are filled in below
+    with torch.device("meta"):  # no default init: the weights are assigned below
         module = scope[cls_name]()
-    module = module.to_empty(device="cpu")
     w = (init_weights(net, seed, aux=aux) if weights is None
          else match_weights(net, weights, aux=aux))
-    with torch.no_grad():
-        for key, t in module.state_dict(keep_vars=True).items():
-            if key.endswith(IGNORED_SUFFIXES):
-                t.zero_()
-            else:
-                t.copy_(torch.from_numpy(w.pop(key)))
-    assert not w, f"tensors without a submodule: {sorted(w)[:3]}"
+    # the numpy arrays become the tensors' storage (no copy); counters PyTorch keeps are zero
+    state = {key: torch.from_numpy(w[key]) if key in w else torch.zeros((), dtype=t.dtype)
+             for key, t in module.state_dict().items()}
+    assert state.keys() - set(module.state_dict()) == set() and len(w) <= len(state)
+    module.load_state_dict(state, strict=True, assign=True)
     return module.train()
