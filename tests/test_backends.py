@@ -277,3 +277,21 @@ def test_cuda_matches_cpu(stem: str) -> None:
     y_cpu = netdsl.run_onnx(model, x, device="cpu")
     # cuDNN may use TF32 and other algorithms: compare against the CPU at a looser tolerance
     assert np.abs(y_gpu - y_cpu).max() <= 1e-2 * np.abs(y_cpu).max()
+
+
+# ---- every op -------------------------------------------------------------------------------
+
+def test_every_registered_op_agrees_across_backends() -> None:
+    """A small network using every op (and dilation, groups, asymmetric kernels, ceil, padding,
+    n-ary add, 1-D BN): PyTorch and onnxruntime agree, and a new op must be added to it."""
+    net = netdsl.load(Path(__file__).parent / "data" / "every-op.net")
+    used = {lay.op for lay in net.graph.layers()}
+    assert used >= set(netdsl.ops.OPS), f"not covered: {set(netdsl.ops.OPS) - used}"
+    module = to_torch(net, seed=0)
+    _randomize_bn(module)
+    x = np.random.default_rng(0).standard_normal((3, *net.input_shape[1:]), dtype=np.float32)
+    with torch.no_grad():
+        y = module.eval()(torch.from_numpy(x)).numpy()
+    state = {k: v.numpy() for k, v in module.state_dict().items()}
+    got = netdsl.run_onnx(netdsl.to_onnx(net, weights=state), x, device="cpu")
+    np.testing.assert_allclose(got, y, rtol=1e-5, atol=1e-6)
