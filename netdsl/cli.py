@@ -180,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--weights", metavar="FILE",
                    help="a .pt state_dict or .safetensors file with netdsl's tensor names")
     w.add_argument("--weights-by-order", metavar="FILE",
-                   help="a checkpoint of the same architecture with other names, matched by "
-                        "order and shape (e.g. torchvision's)")
+                   help="a checkpoint of the same architecture with other names (another "
+                        "library's), matched by order and refused when a shape differs")
     sp.add_argument("--seed", type=int, default=0, help="seed of the initialization (default 0)")
     sp = spec_cmd("emit", cmd_emit, "write standalone PyTorch source for a spec")
     sp.add_argument("-o", "--output", metavar="MODEL.py", help="default: standard output")

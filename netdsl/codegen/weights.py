@@ -147,8 +147,9 @@ def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool 
     if by_order:
         return _match_by_order(specs, given, path)
     problems = []
+    names = {n for n, _, _ in specs}
     missing = [n for n, _, _ in specs if n not in given]
-    extra = [k for k in given if k not in {n for n, _, _ in specs}]
+    extra = [k for k in given if k not in names]
     bad = [f"{n}: expected {_shape(t.shape)}, got {_shape(given[n].shape)}"
            for n, t, _ in specs if n in given and tuple(given[n].shape) != t.shape]
     for what, items in (("missing", missing), ("unexpected", extra), ("mis-shaped", bad)):
