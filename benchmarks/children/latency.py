@@ -132,19 +132,29 @@ def main() -> None:
                      for name, s in sessions.items()}
             calls["eager"] = lambda x=x: module(x)
             times: dict[str, list[float]] = {k: [] for k in calls}
+            per_round: dict[str, list[float]] = {k: [] for k in calls}
             for f in calls.values():  # warm-up: first-run allocations, thread pools
                 f()
                 f()
             for _ in range(args.rounds):
                 for name, f in calls.items():
+                    ts = []
                     for _ in range(args.iters):
                         t = time.perf_counter()
                         f()
-                        times[name].append(time.perf_counter() - t)
+                        ts.append(time.perf_counter() - t)
+                    times[name] += ts
+                    per_round[name].append(statistics.median(ts))
+            # ratios of the variants' medians within each round: load drifting between rounds
+            # cancels out of these, so their median is steadier than a ratio of medians
+            paired = {k: statistics.median(a / b for a, b in zip(per_round["netdsl"], v,
+                                                                 strict=True))
+                      for k, v in per_round.items()}
             result["batches"][str(batch)] = {
                 "max_abs_diff_vs_eager": diffs,
                 "ms": {k: sorted(1e3 * t for t in v) for k, v in times.items()},
                 "median_ms": {k: 1e3 * statistics.median(v) for k, v in times.items()},
+                "paired_ratio": paired,  # netdsl / variant, median over rounds
             }
     print(json.dumps(result))
 
