@@ -155,6 +155,7 @@ class Job:
     output: Path | None = None
     repeats: int = 1
     timeout: float = 900.0
+    warmup: int | None = None  # untimed runs first; None: interleave()'s default
 
 
 def run_job(job: Job) -> Run:
@@ -181,9 +182,10 @@ def interleave(jobs: dict[str, Job], warmup: int = 1,
     out = {k: Series() for k in jobs}
     live = dict(jobs)
     rounds = max((j.repeats for j in jobs.values()), default=0)
-    for i in range(-warmup, rounds):
+    warm = {k: warmup if j.warmup is None else j.warmup for k, j in jobs.items()}
+    for i in range(-max(warm.values(), default=0), rounds):
         for key, job in list(live.items()):
-            if i >= job.repeats:
+            if i >= job.repeats or i < -warm[key]:
                 continue
             try:
                 r = run_job(job)

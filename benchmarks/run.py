@@ -72,8 +72,8 @@ class Config:
 
 
 DEPTHS = (3, 18, 200, 475, 1666)  # ResNet-20, -110, -1202, ~10,000 layers, ResNet-9998
-FULL = Config(repeats=5, torch_repeats=3, depths=DEPTHS, lat_rounds=8, lat_iters=2)
-QUICK = Config(repeats=2, torch_repeats=1, depths=DEPTHS, lat_rounds=3, lat_iters=2)
+FULL = Config(repeats=5, torch_repeats=3, depths=DEPTHS, lat_rounds=12, lat_iters=1)
+QUICK = Config(repeats=2, torch_repeats=1, depths=DEPTHS, lat_rounds=4, lat_iters=1)
 
 
 def have(module: str) -> bool:
@@ -94,7 +94,6 @@ class Suite:
         self.headlines: list[str] = []
         self.compiled: dict[str, Path] = {}
         self.compile_rss: dict[str, tuple[Stats, int]] = {}
-        self.torch_warm = False
 
     # ---- helpers -----------------------------------------------------------------------------
     def has_command(self, name: str) -> bool:
@@ -143,7 +142,9 @@ class Suite:
                         tout = self.work / f"{name}.{key}-{exporter}.onnx"
                         argv = [PY, str(CHILDREN / "torch_export.py"), "--spec", str(spec),
                                 "--exporter", exporter, "-o", str(tout), *extra]
-                        jobs[f"{key}-{exporter}"] = Job(argv, tout, self.cfg.torch_repeats, 600)
+                        # one warm-up of each torch path fills the page cache for all models
+                        jobs[f"{key}-{exporter}"] = Job(argv, tout, self.cfg.torch_repeats, 600,
+                                                        warmup=int(name == models[0]))
                         labels[f"{key}-{exporter}"] = f"{label}, `torch.onnx.export` {exporter}"
             self.log(f"compile {name}: {', '.join(jobs)} interleaved")
             errors: dict[str, ChildFailed] = {}
@@ -367,30 +368,37 @@ class Suite:
         self.sections["latency"] = "\n\n".join(text)
 
     def _latency_tables(self, name: str, res: dict) -> str:
-        variants = ["netdsl", "torch-legacy", "torch-dynamo", "eager"]
+        variants = ["netdsl", "torch-legacy", "torch-dynamo", "eager", "eager-1t"]
         labels = {"netdsl": "netdsl ONNX (onnxruntime)",
                   "torch-legacy": "torch-exported ONNX, legacy (onnxruntime)",
                   "torch-dynamo": "torch-exported ONNX, dynamo (onnxruntime)",
-                  "eager": "PyTorch eager"}
+                  "eager": "PyTorch eager",
+                  "eager-1t": "PyTorch eager, 1 thread"}
         rows = []
         verdicts = []
         for batch, b in res["batches"].items():
             med = b["median_ms"]
             paired = b["paired_ratio"]
+            cpu, pcpu = b["cpu_median_ms"], b["paired_cpu_ratio"]
             for v in variants:
                 ms = b["ms"][v]
                 p10, p90 = ms[len(ms) // 10], ms[(len(ms) * 9) // 10]
                 diff = b["max_abs_diff_vs_eager"].get(v)
                 rows.append([batch, labels[v], f"{med[v]:.1f} ms ({p10:.1f}–{p90:.1f})",
-                             f"{paired[v]:.3f}", "—" if diff is None else f"{diff:.1e}"])
-            parts = [f"netdsl/{v} {paired[v]:.3f} ({ok(paired[v] <= LATENCY_RATIO)})"
-                     for v in variants[1:3]]
-            parts.append(f"netdsl/eager {paired['eager']:.2f} ({ok(paired['eager'] < 1)})")
+                             f"{paired[v]:.3f}", f"{cpu[v]:.1f} ms", f"{pcpu[v]:.3f}",
+                             "—" if diff is None else f"{diff:.1e}"])
+            parts = [f"netdsl/{v} {paired[v]:.3f} ({ok(paired[v] <= LATENCY_RATIO)}; CPU time "
+                     f"{pcpu[v]:.3f})" for v in variants[1:3]]
+            best = min(("eager", "eager-1t"), key=lambda v: med[v])
+            parts.append(f"netdsl/eager {paired[best]:.2f} against the faster eager "
+                         f"({labels[best]}: {ok(paired[best] < 1)})")
             verdicts.append(f"batch {batch}: " + ", ".join(parts))
             self.headlines.append(
                 f"onnxruntime CPU {name} batch {batch}: netdsl {med['netdsl']:.1f} ms; "
                 f"netdsl/torch-exported {paired['torch-legacy']:.2f} (legacy), "
-                f"{paired['torch-dynamo']:.2f} (dynamo); netdsl/eager {paired['eager']:.2f}")
+                f"{paired['torch-dynamo']:.2f} (dynamo), in CPU time "
+                f"{pcpu['torch-legacy']:.2f} / {pcpu['torch-dynamo']:.2f}; netdsl/eager "
+                f"{paired['eager']:.2f} (2 threads), {paired['eager-1t']:.2f} (1 thread)")
         ops = sorted(set().union(*(res["nodes"][v] for v in variants[:3])))
         node_rows = [[op] + [res["nodes"][v].get(op, 0) for v in variants[:3]]
                      + [res["ort_nodes"][v].get(op, 0) for v in variants[:3]] for op in ops]
@@ -410,16 +418,31 @@ class Suite:
                              f"{v} {sum(res[key][v].values())}; netdsl's extra: "
                              + (", ".join(f"{n} {op}" for op, n in more.items()) or "none"))
         node_note = "Extra nodes: " + "; ".join(extra) + "."
+        prof = res.get("kernel_ms_b1", {})
+        if prof:
+            kops = sorted(set().union(*(prof[v] for v in variants[:3])),
+                          key=lambda op: -max(prof[v].get(op, 0) for v in variants[:3]))
+            krows = [[op] + [f"{prof[v].get(op, 0):.2f}" for v in variants[:3]] for op in kops]
+            krows.append(["**total**"] + [f"{sum(prof[v].values()):.2f}"
+                                          for v in variants[:3]])
+            node_note += ("\n\nonnxruntime's own profile at batch 1 (kernel ms per run, "
+                          "summed by op type; kernels on different threads add up):\n\n"
+                          + table(["op", "netdsl", "torch legacy", "torch dynamo"], krows))
         return "\n".join([
             f"### {name}",
             "",
             f"Same weights everywhere: {w['loaded']} tensors of netdsl's ONNX loaded into the "
             f"torch module ({w['n_missing']} unmatched), which is then exported. Median per "
             "call (p10–p90) over interleaved rounds; netdsl/x: netdsl's time over x's, the median "
-            "of the per-round ratios (steadier than a ratio of medians on a loaded machine); "
-            "max abs difference of the outputs against eager.",
+            "of the per-round ratios (steadier than a ratio of medians on a loaded machine); CPU "
+            "per call: the process's CPU time (all its threads) per call, which other load on "
+            "the machine disturbs less than wall time; max abs difference of the outputs "
+            "against eager. Eager runs on PyTorch's default threads and on one thread: its "
+            "OpenMP threads wait for each other after every op, which stalls when other "
+            "processes share the cores (see the load average above).",
             "",
-            table(["batch", "runtime", "latency", "netdsl/x", "max abs diff"], rows),
+            table(["batch", "runtime", "latency", "netdsl/x", "CPU per call", "netdsl/x (CPU)",
+                   "max abs diff"], rows),
             "",
             f"Targets (netdsl/torch-exported ≤ {LATENCY_RATIO}, netdsl/eager < 1): "
             + "; ".join(verdicts) + ".",

@@ -74,11 +74,35 @@ def session(path: Path, optimized: Path | None = None) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+def _paired(rounds: dict[str, list[float]]) -> dict[str, float]:
+    return {k: statistics.median(a / b for a, b in zip(rounds["netdsl"], v, strict=True))
+            for k, v in rounds.items()}
+
+
 def _to_torch(net):  # -> torch.nn.Module
     to_torch = getattr(netdsl, "to_torch", None)
     if to_torch is None:  # before the public API re-exports it
         from netdsl.codegen.torch import to_torch
     return to_torch(net, aux=False)  # the inference network, like the ONNX
+
+
+def kernel_profile(path: Path, x: np.ndarray, runs: int = 10) -> dict[str, float]:
+    """onnxruntime's own profile: kernel milliseconds per run, summed by op type."""
+    so = ort.SessionOptions()
+    so.enable_profiling = True
+    so.profile_file_prefix = str(path.with_suffix(".profile"))
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    feed = {s.get_inputs()[0].name: x}
+    s.run(None, feed)
+    for _ in range(runs):
+        s.run(None, feed)
+    events = json.loads(Path(s.end_profiling()).read_text())
+    agg: collections.Counter = collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            agg[e["args"]["op_name"]] += e["dur"] / 1e3 / (runs + 1)
+    return dict(agg.most_common())
 
 
 def main() -> None:
@@ -87,8 +111,8 @@ def main() -> None:
     p.add_argument("--onnx", required=True, help="netdsl's compiled model")
     p.add_argument("--workdir", required=True)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--iters", type=int, default=4, help="timed calls per variant per round")
+    p.add_argument("--rounds", type=int, default=12)
+    p.add_argument("--iters", type=int, default=1, help="timed calls per variant per round")
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -117,7 +141,8 @@ def main() -> None:
         sessions[name] = session(f)  # a fresh session without the dump for timing
 
     result: dict = {"weights": weights, "export_s": export_s, "nodes": graphs,
-                    "ort_nodes": optimized, "batches": {}}
+                    "ort_nodes": optimized, "batches": {},
+                    "kernel_ms_b1": {k: kernel_profile(f, x1.numpy()) for k, f in files.items()}}
     with torch.inference_mode():
         for batch in args.batches:
             x = torch.randn(batch, *shape)
@@ -131,30 +156,41 @@ def main() -> None:
             calls = {name: functools.partial(s.run, None, feeds[name])
                      for name, s in sessions.items()}
             calls["eager"] = lambda x=x: module(x)
+            # PyTorch's OpenMP threads wait for each other after every op: on cores shared
+            # with other processes that stalls badly, so eager is also timed on one thread
+            calls["eager-1t"] = calls["eager"]
             times: dict[str, list[float]] = {k: [] for k in calls}
+            cpu: dict[str, list[float]] = {k: [] for k in calls}
             per_round: dict[str, list[float]] = {k: [] for k in calls}
+            cpu_round: dict[str, list[float]] = {k: [] for k in calls}
             for f in calls.values():  # warm-up: first-run allocations, thread pools
                 f()
                 f()
+            threads = torch.get_num_threads()
             for _ in range(args.rounds):
                 for name, f in calls.items():
-                    ts = []
+                    torch.set_num_threads(1 if name == "eager-1t" else threads)
+                    ts, cs = [], []
                     for _ in range(args.iters):
+                        c = time.process_time()  # all threads of this process
                         t = time.perf_counter()
                         f()
                         ts.append(time.perf_counter() - t)
+                        cs.append(time.process_time() - c)
                     times[name] += ts
+                    cpu[name] += cs
                     per_round[name].append(statistics.median(ts))
-            # ratios of the variants' medians within each round: load drifting between rounds
-            # cancels out of these, so their median is steadier than a ratio of medians
-            paired = {k: statistics.median(a / b for a, b in zip(per_round["netdsl"], v,
-                                                                 strict=True))
-                      for k, v in per_round.items()}
+                    cpu_round[name].append(statistics.median(cs))
+            torch.set_num_threads(threads)
             result["batches"][str(batch)] = {
                 "max_abs_diff_vs_eager": diffs,
                 "ms": {k: sorted(1e3 * t for t in v) for k, v in times.items()},
                 "median_ms": {k: 1e3 * statistics.median(v) for k, v in times.items()},
-                "paired_ratio": paired,  # netdsl / variant, median over rounds
+                "cpu_median_ms": {k: 1e3 * statistics.median(v) for k, v in cpu.items()},
+                # netdsl / variant per round, then the median: load drifting between rounds
+                # cancels out of these, so they are steadier than a ratio of medians
+                "paired_ratio": _paired(per_round),
+                "paired_cpu_ratio": _paired(cpu_round),
             }
     print(json.dumps(result))
 
