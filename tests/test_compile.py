@@ -206,6 +206,19 @@ def test_external_data_for_large_models(tmp_path: Path) -> None:
                                                           "split.onnx.data"]
 
 
+def test_compile_says_when_weights_go_external(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from netdsl import cli
+    from netdsl.codegen import onnx as lowering
+
+    monkeypatch.setattr(lowering, "EXTERNAL_THRESHOLD", 1000)  # as if resnet20 were past 2 GB
+    out = tmp_path / "m.onnx"
+    assert cli.main(["compile", str(SPEC / "resnet20.net"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "exceed protobuf's 2 GB limit" in err and "m.onnx.data" in err
+    assert (tmp_path / "m.onnx.data").is_file()
+
+
 def test_tensor_order_follows_the_state_dict() -> None:
     net = netdsl.load(SPEC / "resnet50.net")
     ours = [n for n, _, _ in tensor_specs(net)]

@@ -27,6 +27,7 @@ OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: loadable by onnxruntime releases since 1.12
 PROTOBUF_LIMIT = 2**31 - 1  # a serialized ModelProto cannot exceed 2 GiB
 EXTERNAL_MARGIN = 64 << 20  # room for the graph itself next to the weights
+EXTERNAL_THRESHOLD = PROTOBUF_LIMIT - EXTERNAL_MARGIN  # weight bytes past which data goes external
 
 
 class OnnxBuilder:
@@ -122,13 +123,14 @@ def _value(name: str, shape: tuple[int | str, ...]) -> onnx.ValueInfoProto:
 
 def compile_onnx(net: Network, path: str | Path,
                  weights: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                 external_threshold: int = PROTOBUF_LIMIT - EXTERNAL_MARGIN) -> Path | None:
+                 external_threshold: int | None = None) -> Path | None:
     """Lower ``net``, write it atomically to ``path`` and check it (``full_check``).
 
     The protobuf is assembled from the weights' numpy buffers directly (protobuf's own
     serializer copies every tensor into its arena first, several times slower). Models whose
-    weights exceed ``external_threshold`` bytes keep them in ``<path>.data`` beside the model
-    (ONNX external data), since a protobuf message cannot exceed 2 GiB.
+    weights exceed ``external_threshold`` bytes (default ``EXTERNAL_THRESHOLD``, just under 2 GiB)
+    keep them in ``<path>.data`` beside the model (ONNX external data), since a protobuf
+    message cannot exceed 2 GiB.
 
     Returns:
         The external data file, or None when the model is a single file.
@@ -138,7 +140,8 @@ def compile_onnx(net: Network, path: str | Path,
     """
     path = Path(path)
     model, params = lower(net, weights, seed)
-    if sum(a.nbytes for _, a in params) > external_threshold:
+    limit = EXTERNAL_THRESHOLD if external_threshold is None else external_threshold
+    if sum(a.nbytes for _, a in params) > limit:
         return _save_external(model, params, path)
     graph = model.graph.SerializeToString()  # nodes and constants: small
     model.ClearField("graph")
