@@ -33,6 +33,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
                           hint="choose a writable output directory") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result is an ordinary file
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -40,6 +41,12 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(target: str | Path, write: Callable[[BinaryIO], None]) -> None:

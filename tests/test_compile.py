@@ -229,3 +229,9 @@ def test_tensor_order_follows_the_state_dict() -> None:
 def test_even_lrn_window_is_refused() -> None:
     with pytest.raises(netdsl.NetdslError, match="LRN size must be odd"):
         netdsl.loads("input 8x4x4\nLRN 4\n")
+
+
+def test_output_is_an_ordinary_file(tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    assert netdsl_cli("compile", "specs/lenet5.net", "-o", str(out)).returncode == 0
+    assert out.stat().st_mode & 0o044 == 0o044  # readable by others (umask 022), not mkstemp's 0600
