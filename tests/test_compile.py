@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -234,4 +235,6 @@ def test_even_lrn_window_is_refused() -> None:
 def test_output_is_an_ordinary_file(tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
     assert netdsl_cli("compile", "specs/lenet5.net", "-o", str(out)).returncode == 0
-    assert out.stat().st_mode & 0o044 == 0o044  # readable by others (umask 022), not mkstemp's 0600
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() would make it, not 0600
