@@ -150,14 +150,17 @@ def _contents(net: Network, node: _Node) -> list[str]:
     one = node.members[:len(node.members) // node.repeat]
     shown = [m for m in one
              if ops.OPS[m.op].weight_layer or ops.OPS[m.op].kernel_field is not None]
+    depth = node.block.count(".") + 1
     if len(shown) > _LIST_MAX:
         k = sum(1 for m in shown if ops.OPS[m.op].weight_layer)
-        return [f"{k} weight layers" if k else f"{len(one)} layers"]
-    depth = node.block.count(".") + 1
+        count = f"{k} weight layers" if k else f"{len(one)} layers"
+        blocks = {_scope(m.name)[depth:depth + 1] for m in one} - {()}
+        return [f"{len(blocks)} blocks, {count}"] if len(blocks) > 1 else [count]
     subs = [_scope(m.name)[depth:depth + 1] for m in shown]
     if len(set(subs)) == 1:  # all in one nested scope (an aux head's): no prefix needed
         subs = [()] * len(shown)
-    out = [(f"{sub[0]}: " if sub else "") + _notation(net, m) for m, sub in zip(shown, subs, strict=True)]
+    out = [(f"{sub[0]}: " if sub else "") + _notation(net, m)
+           for m, sub in zip(shown, subs, strict=True)]
     return out or [f"{len(one)} layers"]
 
 

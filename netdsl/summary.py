@@ -1,7 +1,8 @@
-"""Per-layer summary tables (text, Markdown, LaTeX, JSON) like the notes' VGG16 table."""
+"""Per-layer summary tables (text, Markdown, LaTeX, HTML, JSON) like the notes' VGG16 table."""
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -102,4 +103,23 @@ def to_latex(net: Network, training: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-FORMATS = {"table": to_table, "json": to_json, "markdown": to_markdown, "latex": to_latex}
+def to_html(net: Network, training: bool = False) -> str:
+    """An HTML table with a caption (what Jupyter shows for a Network)."""
+    e = html.escape
+    title = net.header.title or net.name
+    cap = (f"{e(title)}: input {e(_shape(net.input_shape))}, {net.weight_layers} weight layers, "
+           f"{_si(net.params)} params, {_si(net.macs)} multiply-adds")
+
+    def row(cells: tuple[str, ...], tag: str = "td") -> str:
+        return "<tr>" + "".join(
+            f'<{tag} style="text-align:{"left" if i < 3 else "right"}">{e(c)}</{tag}>'
+            for i, c in enumerate(cells)) + "</tr>"
+
+    out = ['<table class="netdsl-summary">', f"<caption>{cap}</caption>",
+           row(_COLUMNS, "th"), *(row(_cells(r)) for r in net.layers(training)),
+           row(_total_cells(net), "th"), "</table>"]
+    return "\n".join(out) + "\n"
+
+
+FORMATS = {"table": to_table, "json": to_json, "markdown": to_markdown, "latex": to_latex,
+           "html": to_html}
