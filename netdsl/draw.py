@@ -155,13 +155,20 @@ def _contents(net: Network, node: _Node) -> list[str]:
         k = sum(1 for m in shown if ops.OPS[m.op].weight_layer)
         count = f"{k} weight layers" if k else f"{len(one)} layers"
         blocks = {_scope(m.name)[depth:depth + 1] for m in one} - {()}
-        return [f"{len(blocks)} blocks, {count}"] if len(blocks) > 1 else [count]
+        return [f"{_plural(blocks)}, {count}"] if len(blocks) > 1 else [count]
     subs = [_scope(m.name)[depth:depth + 1] for m in shown]
     if len(set(subs)) == 1:  # all in one nested scope (an aux head's): no prefix needed
         subs = [()] * len(shown)
     out = [(f"{sub[0]}: " if sub else "") + _notation(net, m)
            for m, sub in zip(shown, subs, strict=True)]
     return out or [f"{len(one)} layers"]
+
+
+def _plural(scopes: set[tuple[str, ...]]) -> str:
+    """``4 branches`` for branch1…branch4, ``3 blocks`` for 0, 1, 2."""
+    bases = {sc[0].rstrip("0123456789") for sc in scopes}
+    word = bases.pop() if len(bases) == 1 and "" not in bases else "block"
+    return f"{len(scopes)} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 
 def _label(net: Network, node: _Node, title: str) -> str:

@@ -2,9 +2,9 @@
 
 A paper keeps its architecture listings checkable::
 
-    ```netdsl                        \\begin{netdsl}          \\begin{minted}[fontsize=\\small]{netdsl}
-    network vgg16 …                  network vgg16 …         network vgg16 …
-    ```                              \\end{netdsl}            \\end{minted}
+    ```netdsl              \\begin{netdsl}          \\begin{minted}[fontsize=\\small]{netdsl}
+    network vgg16 …        network vgg16 …         network vgg16 …
+    ```                    \\end{netdsl}            \\end{minted}
 
 ``paper.md#2`` names the second embedded spec (1-based). Each spec is loaded with the document
 as its path and its position as ``line_offset``, so errors carry the document's own line
