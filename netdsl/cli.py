@@ -113,14 +113,14 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from .fmt import format_text
+    from .fmt import format_source
     from .fsutil import atomic_write_text
     from .network import read_spec
 
     status = EXIT_OK
     for spec in args.specs:
         text = read_spec(spec)
-        pretty = format_text(text, spec)
+        pretty = format_source(text, spec)
         if args.check:
             if pretty != text:
                 print(f"{spec}: not formatted (netdsl fmt -w {spec})", file=sys.stderr)
@@ -173,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--title", default="ConvNet Configuration",
                     help="heading over the columns (LaTeX, HTML)")
     sp = sub.add_parser("fmt", help="print specs in the canonical layout (comments kept)",
-                        description="print specs in the canonical layout (comments kept)")
-    sp.add_argument("specs", nargs="+", metavar="SPEC", help=".net spec files")
+                        description="print specs in the canonical layout (comments kept); "
+                        "in Markdown and LaTeX documents, the embedded specs")
+    sp.add_argument("specs", nargs="+", metavar="SPEC", help=".net specs or documents")
     mode = sp.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true",
                       help="print nothing; exit 1 if a spec is not formatted")

@@ -225,7 +225,9 @@ def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> pydot
     pydot = _pydot()
     title = net.header.title or net.name
     g = pydot.Dot(net.name, graph_type="digraph", rankdir=rankdir.upper(), fontname=_FONT,
-                  labelloc="t", fontsize="14", nodesep="0.2", ranksep="0.28", ordering="in",
+                  labelloc="t", fontsize="14", nodesep="0.2", ranksep="0.28",
+                  # keep branches in spec order: left to right (TB), top to bottom (LR)
+                  ordering="in" if rankdir.upper() in ("TB", "BT") else "out",
                   label=f"<<b>{html.escape(title)}</b>  "
                         f'<font point-size="10">{net.params:,} params · '
                         f"{net.macs / 1e9:.2f} GMACs</font>>")

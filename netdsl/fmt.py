@@ -127,9 +127,9 @@ def _line_code(toks: list[_Tok]) -> str:
     return out
 
 
-def format_text(text: str, path: str = "<string>") -> str:
+def format_text(text: str, path: str = "<string>", line_offset: int = 0) -> str:
     """The spec ``text`` in canonical layout. Raises NetdslError on a syntax error."""
-    src = SourceFile(path, text)
+    src = SourceFile(path, text, line_offset)
     _COMMENTS.items = []
     try:
         tree = _lark().parse(text)
@@ -205,9 +205,23 @@ def _is_blank(line: tuple[str, str, str | None]) -> bool:
     return not line[1] and line[2] is None
 
 
-def is_formatted(text: str, path: str = "<string>") -> bool:
-    """Whether ``text`` is already in canonical layout."""
-    return format_text(text, path) == text
+def format_document(text: str, path: str) -> str:
+    """A Markdown or LaTeX document with each embedded spec formatted in place."""
+    from .embedded import extract
+
+    lines = text.splitlines(keepends=True)
+    for spec in reversed(extract(text, path)):
+        n = spec.text.count("\n")
+        pretty = format_text(spec.text, path, spec.line_offset)
+        lines[spec.line_offset:spec.line_offset + n] = pretty.splitlines(keepends=True)
+    return "".join(lines)
+
+
+def format_source(text: str, path: str) -> str:
+    """``format_document`` for Markdown/LaTeX paths, else ``format_text``."""
+    from .embedded import is_document
+
+    return format_document(text, path) if is_document(path) else format_text(text, path)
 
 
 def tokens_for_check(text: str) -> list[tuple[str, str]]:
