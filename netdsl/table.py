@@ -32,6 +32,7 @@ class Row:
 
     span: str | None = None
     cells: tuple[tuple[tuple[str, bool], ...], ...] = ()  # per column: (text, is_new) items
+    pool: bool = False  # a row of pooling layers (stage boundary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +138,9 @@ def build_table(nets: Sequence[Network], labels: Sequence[str] | None = None,
         pools = [s.pool for s in per]
         if all(p == pools[0] for p in pools):
             if pools[0] is not None:
-                rows.append(Row(span=pools[0]))
+                rows.append(Row(span=pools[0], pool=True))
         else:
-            rows.append(Row(cells=tuple(((p, False),) if p else () for p in pools)))
+            rows.append(Row(cells=tuple(((p, False),) if p else () for p in pools), pool=True))
     inputs = [_input_text(n) for n in nets]
     inp = (Row(span=inputs[0]) if len(set(inputs)) == 1
            else Row(cells=tuple(((t, False),) for t in inputs)))
@@ -198,11 +199,12 @@ def to_latex(t: ConfigTable) -> str:
            " & ".join(_latex_escape(x) for x in t.labels) + r" \\",
            " & ".join(f"{w} weight layers" for w in t.weight_layers) + r" \\", r"\midrule",
            row(t.input), r"\midrule"]
-    for r in t.rows:
-        if r.span is None and out[-1] != r"\midrule":
+    for r in t.rows:  # rules around stage rows and pooling rows, as in the paper
+        ruled = r.span is None or r.pool
+        if ruled and out[-1] != r"\midrule":
             out.append(r"\midrule")
         out.append(row(r))
-        if r.span is None:
+        if ruled:
             out.append(r"\midrule")
     if out[-1] != r"\midrule":
         out.append(r"\midrule")
