@@ -136,7 +136,7 @@ def test_markdown_rows_have_one_cell_per_network() -> None:
 
 
 def test_networks_of_different_depth_and_scopes_align() -> None:
-    nets = [netdsl.load(ROOT / "specs" / "lenet5.net"), netdsl.load(ROOT / "specs" / "resnet18.net")]
+    nets = [netdsl.load(ROOT / "specs" / f"{s}.net") for s in ("lenet5", "resnet18")]
     t = build_table(nets)
     assert all(len(r.cells) == 2 for r in t.rows if r.span is None)
     md = config_table(nets, "markdown")
