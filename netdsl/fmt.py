@@ -26,8 +26,8 @@ from typing import Any
 
 from lark import Lark, Token, Tree, UnexpectedInput
 
-from .errors import SourceFile
-from .parser import _syntax_error, grammar_text
+from .errors import NetdslError
+from .parser import grammar_text, parse_text
 
 INDENT = 4
 _OPEN = {"{", "(", "LBRACE", "LPAR"}
@@ -70,17 +70,20 @@ class _Tok:
         return bool(names.intersection(self.rules))
 
 
-def _tokens(tree: Tree, rules: tuple[str, ...] = ()) -> list[_Tok]:
+def _tokens(tree: Tree) -> list[_Tok]:
+    """The tree's tokens in order, each with its enclosing rules (iterative: no recursion)."""
     out: list[_Tok] = []
-    here = (str(tree.data), *rules)
-    for c in tree.children:
-        if isinstance(c, Tree):
-            out += _tokens(c, here)
-        elif isinstance(c, Token):
-            text = str(c)
-            if c.type == "SHAPE":
+    stack: list[tuple[Any, tuple[str, ...]]] = [(tree, ())]
+    while stack:
+        node, rules = stack.pop()
+        if isinstance(node, Tree):
+            here = (str(node.data), *rules)
+            stack += [(c, here) for c in reversed(node.children)]
+        elif isinstance(node, Token):
+            text = str(node)
+            if node.type == "SHAPE":
                 text = "".join(text.split())
-            out.append(_Tok(text, c.type, here, c.line or 0, c.column or 0))
+            out.append(_Tok(text, node.type, rules, node.line or 0, node.column or 0))
     return out
 
 
@@ -129,12 +132,12 @@ def _line_code(toks: list[_Tok]) -> str:
 
 def format_text(text: str, path: str = "<string>", line_offset: int = 0) -> str:
     """The spec ``text`` in canonical layout. Raises NetdslError on a syntax error."""
-    src = SourceFile(path, text, line_offset)
+    parse_text(text, path, line_offset)  # the parser's own located errors for bad specs
     _COMMENTS.items = []
     try:
         tree = _lark().parse(text)
-    except UnexpectedInput as e:
-        raise _syntax_error(e, src) from None
+    except UnexpectedInput as e:  # pragma: no cover - parse_text raised already
+        raise NetdslError(f"syntax error at line {e.line}", path=path) from None
     comments = [_Tok(str(c).rstrip(), "COMMENT", (), c.line or 0, c.column or 0)
                 for c in _COMMENTS.items]
     stream = sorted(_tokens(tree) + comments, key=lambda t: (t.line, t.col))
