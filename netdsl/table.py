@@ -11,6 +11,7 @@ prints in bold those a column adds relative to its left neighbour, as the paper 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ class ConfigTable:
     """The aligned table, independent of the output format."""
 
     labels: tuple[str, ...]
-    weight_layers: tuple[int, ...]
+    weight_layers: tuple[int, ...]  # the depth: weight layers on the longest path
     input: Row
     rows: tuple[Row, ...]
     params: tuple[int, ...]
@@ -61,8 +62,8 @@ def _shown(r: LayerInfo) -> bool:
 def stages(net: Network) -> list[Stage]:
     """The network's top-level layers split at pooling layers.
 
-    Layers inside a named scope (``layer1.0.conv2``) are shown once per top-level scope, as
-    ``layer1 (9 weight layers)``: a table row cannot show a block's inside.
+    A named top-level scope (``layer1 = bottleneck(64) ×3``) is one entry describing its
+    blocks the way ResNet's Table 1 does: ``layer1: [conv1-64, conv3-64, conv1-256] ×3``.
     """
     out: list[Stage] = []
     cur: list[str] = []
@@ -74,9 +75,7 @@ def stages(net: Network) -> list[Stage]:
         if dot:
             if top not in seen_scopes:
                 seen_scopes.add(top)
-                k = sum(1 for x in net.layers() if x.name.startswith(top + ".")
-                        and ops.OPS[net.graph[x.name].op].weight_layer)
-                cur.append(f"{top} ({k} weight layer{'s' if k != 1 else ''})")
+                cur.append(describe_scope(net, top))
             continue
         if _is_pool(net, r):
             out.append(Stage(tuple(cur), r.op))
@@ -86,6 +85,56 @@ def stages(net: Network) -> list[Stage]:
     if cur or not out:
         out.append(Stage(tuple(cur), None))
     return out
+
+
+_STRIDE = re.compile(r"/\d+(x\d+)?")
+_MAX_ITEMS = 4  # a scope described by more distinct parts is summarized by a count
+
+
+def describe_scope(net: Network, scope: str) -> str:
+    """``layer2: [conv1-128, conv3-128, conv1-512] ×4``: the weight layers of each block of
+    a scope, repeats counted. Strides are left out, as in ResNet's Table 1 (the first block
+    of a stage downsamples). Falls back to ``layer2 (13 weight layers)``."""
+    prefix = scope + "."
+    parts: dict[str, list[str]] = {}  # block (or "" for the scope's own layers) -> notations
+    order: list[str] = []
+    weights = 0
+    for r in net.layers():
+        if not r.name.startswith(prefix) or not ops.OPS[net.graph[r.name].op].weight_layer:
+            continue
+        weights += 1
+        rest = r.name[len(prefix):].split(".")
+        if len(rest) > 2:  # inside a block's own sub-scope (a projection shortcut, SE gate)
+            continue
+        key = rest[0] if len(rest) == 2 else f"#{r.name}"
+        if key not in parts:
+            parts[key] = []
+            order.append(key)
+        parts[key].append(_STRIDE.sub("", r.op))
+    items: list[tuple[str, int]] = []
+    for key in order:
+        text = parts[key][0] if key.startswith("#") else "[" + ", ".join(parts[key]) + "]"
+        if items and items[-1][0] == text:
+            items[-1] = (text, items[-1][1] + 1)
+        else:
+            items.append((text, 1))
+    if not items or len(items) > _MAX_ITEMS:
+        return f"{scope} ({weights} weight layer{'s' if weights != 1 else ''})"
+    return f"{scope}: " + " ".join(t + (f" ×{k}" if k > 1 else "") for t, k in items)
+
+
+def weight_depth(net: Network) -> int:
+    """The most weight layers (conv, FC) on any path from input to output: the depth papers
+    name networks by (ResNet-18, GoogLeNet's 22 layers), not counting projection shortcuts.
+    Gates on the path count (SE-ResNet-50's excitation FCs make 82), as do the conventions'
+    exceptions: WRN-28-10 is 26 here, its paper counts 28)."""
+    depth: dict[str, int] = {}
+    for lay in net.graph.layers():
+        if lay.aux:
+            continue
+        here = 1 if lay.op != "input" and ops.OPS[lay.op].weight_layer else 0
+        depth[lay.name] = here + max((depth.get(i, 0) for i in lay.inputs), default=0)
+    return depth[net.graph.outputs[0]]
 
 
 def _added(left: Sequence[str], right: Sequence[str]) -> list[bool]:
@@ -144,7 +193,7 @@ def build_table(nets: Sequence[Network], labels: Sequence[str] | None = None,
     inputs = [_input_text(n) for n in nets]
     inp = (Row(span=inputs[0]) if len(set(inputs)) == 1
            else Row(cells=tuple(((t, False),) for t in inputs)))
-    return ConfigTable(labels, tuple(n.weight_layers for n in nets), inp, tuple(rows),
+    return ConfigTable(labels, tuple(weight_depth(n) for n in nets), inp, tuple(rows),
                        tuple(n.params for n in nets), title)
 
 

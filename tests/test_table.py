@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import netdsl
-from netdsl.table import build_table, config_table
+from netdsl.table import build_table, config_table, weight_depth
 
 from .conftest import ROOT
 
@@ -140,7 +140,26 @@ def test_networks_of_different_depth_and_scopes_align() -> None:
     t = build_table(nets)
     assert all(len(r.cells) == 2 for r in t.rows if r.span is None)
     md = config_table(nets, "markdown")
-    assert "layer1 (4 weight layers)" in md  # a named block is one entry
+    assert "layer1: [conv3-64, conv3-64] ×2" in md  # a named scope is one entry
+
+
+def test_resnet_stages_read_like_the_papers_table_1() -> None:
+    nets = [netdsl.load(ROOT / "specs" / f"resnet{d}.net") for d in (18, 34, 50, 101, 152)]
+    t = build_table(nets)
+    blocks = next(r for r in t.rows if r.span is None and len(r.cells[0]) == 4)
+    layer3 = [cell[2][0] for cell in blocks.cells]
+    assert layer3 == ["layer3: [conv3-256, conv3-256] ×2", "layer3: [conv3-256, conv3-256] ×6",
+                      "layer3: [conv1-256, conv3-256, conv1-1024] ×6",
+                      "layer3: [conv1-256, conv3-256, conv1-1024] ×23",
+                      "layer3: [conv1-256, conv3-256, conv1-1024] ×36"]
+    assert t.weight_layers == (18, 34, 50, 101, 152)  # the longest path: no shortcut convs
+
+
+@pytest.mark.parametrize("stem, depth", [("googlenet", 22), ("densenet121", 121),
+                                         ("resnet1202", 1202), ("alexnet", 8),
+                                         ("preact-resnet1001", 1001), ("lenet5", 5)])
+def test_weight_depth_is_the_papers_layer_count(stem: str, depth: int) -> None:
+    assert weight_depth(netdsl.load(ROOT / "specs" / f"{stem}.net")) == depth
 
 
 def test_table_cli_errors() -> None:
