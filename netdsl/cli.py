@@ -143,9 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
                  many: bool = False) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         if many:
-            sp.add_argument("specs", nargs="+", metavar="SPEC", help=".net spec files")
+            sp.add_argument("specs", nargs="+", metavar="SPEC",
+                            help=".net spec files, or Markdown/LaTeX documents embedding specs")
         else:
-            sp.add_argument("spec", metavar="SPEC", help="a .net spec file")
+            sp.add_argument("spec", metavar="SPEC",
+                            help="a .net spec file, or paper.md#N: a document's Nth spec")
         sp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a 'param' of the spec, e.g. classes=10")
         sp.add_argument("--strict", action="store_true", help="treat warnings as errors")
