@@ -16,7 +16,7 @@ import html
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import ops
 from .errors import NetdslError
@@ -295,10 +295,11 @@ def render(net: Network, fmt: str, depth: int | None = None, rankdir: str = "TB"
                           hint="install Graphviz (apt-get install graphviz, brew install "
                                "graphviz, conda install graphviz), or write .dot instead")
     try:
-        return bytes(g.create(prog="dot", format=fmt))
+        data = g.create(prog="dot", format=fmt)
     except Exception as e:  # pydot raises plain exceptions carrying dot's stderr
         last = (str(e).strip().splitlines() or ["unknown error"])[-1]
         raise NetdslError(f"Graphviz failed: {last}") from None
+    return data if isinstance(data, bytes) else str(data).encode("utf-8")
 
 
 def draw(net: Network, path: str | Path, depth: int | None = None, rankdir: str = "TB") -> None:
@@ -315,4 +316,8 @@ def draw(net: Network, path: str | Path, depth: int | None = None, rankdir: str 
         raise NetdslError(f"cannot tell the drawing format from {Path(path).name!r}",
                           path=str(path), hint="name the output *.svg, *.png, *.pdf or *.dot")
     data = render(net, fmt, depth, rankdir)
-    atomic_write(path, lambda f: f.write(data))
+
+    def write(f: BinaryIO) -> None:
+        f.write(data)
+
+    atomic_write(path, write)

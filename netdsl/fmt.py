@@ -70,7 +70,7 @@ class _Tok:
         return bool(names.intersection(self.rules))
 
 
-def _tokens(tree: Tree) -> list[_Tok]:
+def _tokens(tree: Tree[Token]) -> list[_Tok]:
     """The tree's tokens in order, each with its enclosing rules (iterative: no recursion)."""
     out: list[_Tok] = []
     stack: list[tuple[Any, tuple[str, ...]]] = [(tree, ())]
