@@ -131,3 +131,35 @@ def test_fmt_cli_check_and_write(tmp_path: Path) -> None:
     r = subprocess.run([*run, "--check", str(spec), "docs/paper.md"], capture_output=True,
                        text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def _respace(text: str, seed: int) -> str:
+    """``text`` with random extra spaces and tabs before tokens, and random indentation and
+    trailing blanks: the same tokens and line structure, a different layout."""
+    import random
+
+    from netdsl.fmt import _lark, _tokens
+
+    rng = random.Random(seed)
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    offsets = sorted({starts[t.line - 1] + t.col - 1 for t in _tokens(_lark().parse(text))
+                      if t.type != "_NL"}, reverse=True)
+    out = text
+    for off in offsets:
+        out = out[:off] + rng.choice(["", " ", "  ", "\t", " \t "]) + out[off:]
+    lines = out.split("\n")
+    return "\n".join(line + rng.choice(["", " ", "\t"]) if line.strip() else line
+                     for line in lines)
+
+
+@pytest.mark.parametrize("spec", ALL, ids=lambda p: str(p.relative_to(ROOT / "specs")))
+def test_layout_does_not_matter(spec: Path) -> None:
+    """Canonical: any horizontal re-spacing of a spec formats to the same text."""
+    text = spec.read_text(encoding="utf-8")
+    want = format_text(text)
+    for seed in range(3):
+        messy = _respace(text, seed)
+        assert messy != text
+        assert format_text(messy) == want
