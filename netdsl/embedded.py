@@ -6,9 +6,10 @@ A paper keeps its architecture listings checkable::
     network vgg16 …        network vgg16 …         network vgg16 …
     ```                    \\end{netdsl}            \\end{minted}
 
-``paper.md#2`` names the second embedded spec (1-based). Each spec is loaded with the document
-as its path and its position as ``line_offset``, so errors carry the document's own line
-numbers, and ``include`` resolves relative to the document.
+``paper.md#2`` names the second embedded spec (1-based). Each spec is loaded with the
+document as its path and its position as ``line_offset``, so errors carry the document's own
+line numbers, and ``include`` resolves relative to the document. A Markdown block tagged
+```` ```netdsl fragment ```` is an excerpt for the reader: highlighted, not checked.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from .network import Network, loads, read_spec
 MARKDOWN = (".md", ".markdown")
 LATEX = (".tex", ".ltx")
 DOCUMENTS = MARKDOWN + LATEX
+FRAGMENT = "fragment"  # ```netdsl fragment: an excerpt, not a whole spec
 
-# Markdown: ``` or ~~~ fences (three or more) tagged netdsl, optionally {.netdsl} or attributes.
-_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*\{?\.?netdsl\b[^\n]*$")
+# Markdown: ``` or ~~~ fences (three or more); the info string's first word is the language
+# (``netdsl``, ``{.netdsl}``). Other fences are skipped whole: they may show netdsl fences.
+_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\n]*)$")
+_NETDSL_INFO = re.compile(r"^\{?\.?netdsl\b")
 # LaTeX: \begin{netdsl}[opts] … \end{netdsl}; \begin{minted}[opts]{netdsl} … \end{minted}
 _BEGIN = re.compile(r"\\begin\{(?P<env>netdsl)\}(\[[^\]\n]*\])?\s*$|"
                     r"\\begin\{(?P<menv>minted)\}(\[[^\]\n]*\])?\{netdsl\}\s*$")
@@ -72,6 +76,7 @@ def extract(text: str, path: str = "<document>") -> list[EmbeddedSpec]:
     while i < len(lines):
         line = lines[i]
         end: re.Pattern[str] | None = None
+        skip = False
         if latex:
             m = _BEGIN.search(line)
             if m and not line.lstrip().startswith("%"):
@@ -83,6 +88,7 @@ def extract(text: str, path: str = "<document>") -> list[EmbeddedSpec]:
                 fence = m["fence"]
                 end = re.compile(r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) +
                                  r",}\s*$")
+                skip = not _NETDSL_INFO.match(m["info"]) or FRAGMENT in m["info"].split()
         if end is None:
             i += 1
             continue
@@ -90,10 +96,15 @@ def extract(text: str, path: str = "<document>") -> list[EmbeddedSpec]:
         j = start
         while j < len(lines) and not end.match(lines[j]):
             j += 1
+        if j == len(lines) and skip:  # an unclosed foreign block runs to the end
+            break
         if j == len(lines):
             kind = "\\end{…}" if latex else "closing fence"
             raise NetdslError(f"embedded spec {len(out) + 1} starting at line {i + 1} has no "
                               f"{kind}", path=path, hint="close the listing")
+        if skip:
+            i = j + 1
+            continue
         body = "\n".join(lines[start:j]) + "\n"
         out.append(EmbeddedSpec(len(out) + 1, body, start, path))
         i = j + 1

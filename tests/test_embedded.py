@@ -135,3 +135,18 @@ def test_split_ref() -> None:
     assert split_ref("a.tex#10") == ("a.tex", 10)
     assert split_ref("specs/x#1.net") == ("specs/x#1.net", None)
     assert split_ref("paper.md") == ("paper.md", None)
+
+
+def test_readme_listings_are_checked() -> None:
+    r = netdsl_cli("check", "README.md")
+    assert r.returncode == 0, r.stderr
+    assert "README.md#1: ok" in r.stdout
+
+
+def test_fragments_and_foreign_fences_are_skipped() -> None:
+    doc = ("````markdown\n```netdsl\nnot checked: shown inside a Markdown example\n```\n````\n"
+           "```netdsl fragment\nconv3-64 ×2  # an excerpt\n```\n"
+           "```{.netdsl}\ninput 3x8x8\nconv3-4\n```\n")
+    specs = extract(doc, "x.md")
+    assert [s.text for s in specs] == ["input 3x8x8\nconv3-4\n"]
+    assert specs[0].line_offset == 9
