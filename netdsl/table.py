@@ -67,6 +67,11 @@ def stages(net: Network) -> list[Stage]:
     """
     out: list[Stage] = []
     cur: list[str] = []
+    members: dict[str, list[LayerInfo]] = {}  # top-level scope -> its layers, in one pass
+    for r in net.layers():
+        top, dot, _ = r.name.partition(".")
+        if dot:
+            members.setdefault(top, []).append(r)
     seen_scopes: set[str] = set()
     for r in net.layers():
         if not _shown(r):
@@ -75,7 +80,7 @@ def stages(net: Network) -> list[Stage]:
         if dot:
             if top not in seen_scopes:
                 seen_scopes.add(top)
-                cur.append(describe_scope(net, top))
+                cur.append(describe_scope(net, top, members[top]))
             continue
         if _is_pool(net, r):
             out.append(Stage(tuple(cur), r.op))
@@ -91,16 +96,24 @@ _STRIDE = re.compile(r"/\d+(x\d+)?")
 _MAX_ITEMS = 4  # a scope described by more distinct parts is summarized by a count
 
 
-def describe_scope(net: Network, scope: str) -> str:
+def describe_scope(net: Network, scope: str, layers: Sequence[LayerInfo] | None = None) -> str:
     """``layer2: [conv1-128, conv3-128, conv1-512] ×4``: the weight layers of each block of
     a scope, repeats counted. Strides are left out, as in ResNet's Table 1 (the first block
-    of a stage downsamples). Falls back to ``layer2 (13 weight layers)``."""
+    of a stage downsamples). Falls back to ``layer2 (13 weight layers)``.
+
+    Args:
+        net: the network.
+        scope: a top-level scope name.
+        layers: the scope's layers, when the caller has them (else found by name).
+    """
     prefix = scope + "."
+    if layers is None:
+        layers = [r for r in net.layers() if r.name.startswith(prefix)]
     parts: dict[str, list[str]] = {}  # block (or "" for the scope's own layers) -> notations
     order: list[str] = []
     weights = 0
-    for r in net.layers():
-        if not r.name.startswith(prefix) or not ops.OPS[net.graph[r.name].op].weight_layer:
+    for r in layers:
+        if not ops.OPS[net.graph[r.name].op].weight_layer:
             continue
         weights += 1
         rest = r.name[len(prefix):].split(".")
