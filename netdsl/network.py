@@ -115,6 +115,8 @@ class Network:
         from .summary import to_html
 
         svg = self._repr_svg_()
+        if svg:  # inline: drop the XML prolog and DOCTYPE before <svg
+            svg = svg[svg.find("<svg"):]
         figure = f'<div style="max-height:40em;overflow:auto">{svg}</div>' if svg else ""
         return figure + to_html(self)
 
