@@ -223,11 +223,11 @@ def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> pydot
     if rankdir.upper() not in RANKDIRS:
         raise NetdslError(f"unknown rankdir {rankdir!r}", hint="one of " + ", ".join(RANKDIRS))
     pydot = _pydot()
+    vertical = rankdir.upper() in ("TB", "BT")
     title = net.header.title or net.name
     g = pydot.Dot(net.name, graph_type="digraph", rankdir=rankdir.upper(), fontname=_FONT,
                   labelloc="t", fontsize="14", nodesep="0.2", ranksep="0.28",
-                  # keep branches in spec order: left to right (TB), top to bottom (LR)
-                  ordering="in" if rankdir.upper() in ("TB", "BT") else "out",
+                  ordering="in" if vertical else "out",
                   label=f"<<b>{html.escape(title)}</b>  "
                         f'<font point-size="10">{net.params:,} params · '
                         f"{net.macs / 1e9:.2f} GMACs</font>>")
@@ -236,6 +236,7 @@ def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> pydot
     g.set_edge_defaults(arrowsize="0.6", penwidth="0.8", color="#555555")
     nodes, where = _nodes(net, depth)
     clusters: dict[tuple[str, ...], Any] = {(): g}
+    pending: list[tuple[Any, Any]] = []  # (parent, cluster), attached after the nodes
 
     def cluster(path: tuple[str, ...]) -> Any:
         if path not in clusters:
@@ -245,19 +246,25 @@ def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> pydot
                               style="rounded,filled,dashed" if aux else "rounded,filled",
                               fillcolor=_CLUSTER_FILL[min(len(path) - 1, 3)], color="#9aa5b1",
                               fontname=_FONT, fontsize="10", labeljust="l", penwidth="0.8")
-            parent.add_subgraph(c)
+            pending.append((parent, c))
             clusters[path] = c
         return clusters[path]
 
-    per_cluster: dict[tuple[str, ...], int] = {}
+    per_cluster: dict[tuple[str, ...], int] = {}  # nodes inside each cluster, nested included
     for node in nodes.values():
-        per_cluster[node.scope] = per_cluster.get(node.scope, 0) + 1
+        for k in range(1, len(node.scope) + 1):
+            per_cluster[node.scope[:k]] = per_cluster.get(node.scope[:k], 0) + 1
+    lifted: set[str] = set()
+    for nid, node in nodes.items():  # a cluster around a single node is noise: drop it
+        while node.scope and per_cluster[node.scope] == 1:
+            node.scope = node.scope[:-1]
+            lifted.add(nid)
     for nid, node in nodes.items():
         kind = _kind(net, node)
         title = ""
         if node.block is not None:
             title = node.block.rsplit(".", 1)[-1]
-            if title.isdigit() or per_cluster[node.scope] == 1:
+            if title.isdigit() or nid in lifted:
                 title = node.block
             if node.last is not None:
                 last = node.last.rsplit(".", 1)[-1]
@@ -268,6 +275,11 @@ def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> pydot
         if any(m.aux for m in node.members):
             attrs["style"] = attrs.get("style", "rounded,filled") + ",dashed"
         cluster(node.scope).add_node(pydot.Node(_quote(nid), **attrs))
+    # Sibling clusters (inception branches) in spec order, left to right or top to bottom: dot
+    # keeps them so with ordering=in and clusters attached last-first (TB), or ordering=out and
+    # first-first (LR). Found by experiment on Graphviz 2.43; tests/test_draw.py checks it.
+    for parent, c in (reversed(pending) if vertical else pending):
+        parent.add_subgraph(c)
     seen: set[tuple[str, str]] = set()
     for lay in net.graph.layers():
         for src in lay.inputs:
