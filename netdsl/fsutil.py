@@ -33,7 +33,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
                           hint="choose a writable output directory") from None
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result is an ordinary file
+    _set_mode(tmp_path, target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -43,10 +43,16 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
+def _set_mode(tmp: Path, target: Path) -> None:
+    """mkstemp creates 0600 files: give the result the target's mode, or the umask default."""
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
 
 
 def atomic_write(target: str | Path, write: Callable[[BinaryIO], None]) -> None:
