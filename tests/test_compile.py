@@ -15,7 +15,7 @@ import pytest
 import netdsl
 from netdsl import ops
 from netdsl.codegen.onnx import compile_onnx
-from netdsl.codegen.weights import tensor_specs
+from netdsl.codegen.weights import match_weights, tensor_specs
 
 from .conftest import ROOT, SPECS
 
@@ -225,6 +225,17 @@ def test_tensor_order_follows_the_state_dict() -> None:
     ours = [n for n, _, _ in tensor_specs(net)]
     m = netdsl.to_torch(net)
     assert ours == [k for k in m.state_dict() if not k.endswith("num_batches_tracked")]
+
+
+def test_training_checkpoints_compile_without_their_aux_heads() -> None:
+    net = netdsl.load(SPEC / "googlenet.net")
+    full = {k: v.numpy() for k, v in netdsl.to_torch(net, seed=2).state_dict().items()}
+    assert any(k.startswith("aux1.") for k in full)
+    want = {n for n, _, is_aux in tensor_specs(net, aux=True) if not is_aux}
+    for by_order in (False, True):
+        got = match_weights(net, full, by_order=by_order)
+        assert got.keys() == want
+        assert all(np.array_equal(got[k], full[k]) for k in want)
 
 
 def test_even_lrn_window_is_refused() -> None:
