@@ -142,9 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise _Usage("--batch and --repeat must be at least 1")
     model: Any = args.model
     if args.model.endswith(".net") or "#" in args.model:  # a spec (or a document's spec)
-        from .codegen.onnx import to_onnx
+        from .codegen.onnx import lower, serialize
 
-        model = to_onnx(_load(args, args.model), seed=args.seed).SerializeToString()
+        model = serialize(*lower(_load(args, args.model), seed=args.seed))
     s = open_session(model, args.device)
     if args.input:
         try:

@@ -143,6 +143,19 @@ def compile_onnx(net: Network, path: str | Path,
     limit = EXTERNAL_THRESHOLD if external_threshold is None else external_threshold
     if sum(a.nbytes for _, a in params) > limit:
         return _save_external(model, params, path)
+    data = serialize(model, params)
+    _check(data, path)  # in memory: the checker reads files several times slower
+    with atomic_path(path, suffix=".onnx") as tmp:
+        _write(tmp, lambda f: f.write(data), path)
+    return None
+
+
+def serialize(model: onnx.ModelProto, params: list[tuple[str, np.ndarray]]) -> bytes:
+    """The bytes of ``model`` with ``params`` as its weight initializers (as from ``lower``).
+
+    Assembled from the arrays' own buffers, one copy in all: protobuf's serializer copies every
+    tensor into its arena first and is several times slower. ``model`` loses its graph.
+    """
     graph = model.graph.SerializeToString()  # nodes and constants: small
     model.ClearField("graph")
     head = model.SerializeToString()
@@ -151,14 +164,9 @@ def compile_onnx(net: Network, path: str | Path,
         meta = _meta(name, arr).SerializeToString() + _field(9, arr.nbytes)  # 9: raw_data
         entries.append((_field(5, len(meta) + arr.nbytes) + meta, arr))  # 5: initializer
     size = len(graph) + sum(len(e) + a.nbytes for e, a in entries)
-
-    # one buffer, checked in memory (the checker reads files several times slower) and written
-    data = b"".join([head, _field(7, size), graph,
+    # fields may come in any order: the graph (7) follows the model's others
+    return b"".join([head, _field(7, size), graph,
                      *(part for entry, arr in entries for part in (entry, memoryview(arr)))])
-    _check(data, path)
-    with atomic_path(path, suffix=".onnx") as tmp:
-        _write(tmp, lambda f: f.write(data), path)
-    return None
 
 
 def _field(number: int, length: int) -> bytes:
