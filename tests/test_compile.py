@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import netdsl
 from netdsl import ops
 from netdsl.codegen.onnx import compile_onnx
-from netdsl.codegen.weights import tensor_specs
+from netdsl.codegen.weights import match_weights, tensor_specs
 
 from .conftest import ROOT, SPECS
 
@@ -206,6 +207,19 @@ def test_external_data_for_large_models(tmp_path: Path) -> None:
                                                           "split.onnx.data"]
 
 
+def test_compile_says_when_weights_go_external(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from netdsl import cli
+    from netdsl.codegen import onnx as lowering
+
+    monkeypatch.setattr(lowering, "EXTERNAL_THRESHOLD", 1000)  # as if resnet20 were past 2 GB
+    out = tmp_path / "m.onnx"
+    assert cli.main(["compile", str(SPEC / "resnet20.net"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "exceed protobuf's 2 GB limit" in err and "m.onnx.data" in err
+    assert (tmp_path / "m.onnx.data").is_file()
+
+
 def test_tensor_order_follows_the_state_dict() -> None:
     net = netdsl.load(SPEC / "resnet50.net")
     ours = [n for n, _, _ in tensor_specs(net)]
@@ -213,6 +227,25 @@ def test_tensor_order_follows_the_state_dict() -> None:
     assert ours == [k for k in m.state_dict() if not k.endswith("num_batches_tracked")]
 
 
+def test_training_checkpoints_compile_without_their_aux_heads() -> None:
+    net = netdsl.load(SPEC / "googlenet.net")
+    full = {k: v.numpy() for k, v in netdsl.to_torch(net, seed=2).state_dict().items()}
+    assert any(k.startswith("aux1.") for k in full)
+    want = {n for n, _, is_aux in tensor_specs(net, aux=True) if not is_aux}
+    for by_order in (False, True):
+        got = match_weights(net, full, by_order=by_order)
+        assert got.keys() == want
+        assert all(np.array_equal(got[k], full[k]) for k in want)
+
+
 def test_even_lrn_window_is_refused() -> None:
     with pytest.raises(netdsl.NetdslError, match="LRN size must be odd"):
         netdsl.loads("input 8x4x4\nLRN 4\n")
+
+
+def test_output_is_an_ordinary_file(tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    assert netdsl_cli("compile", "specs/lenet5.net", "-o", str(out)).returncode == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() would make it, not 0600

@@ -27,6 +27,7 @@ OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: loadable by onnxruntime releases since 1.12
 PROTOBUF_LIMIT = 2**31 - 1  # a serialized ModelProto cannot exceed 2 GiB
 EXTERNAL_MARGIN = 64 << 20  # room for the graph itself next to the weights
+EXTERNAL_THRESHOLD = PROTOBUF_LIMIT - EXTERNAL_MARGIN  # weight bytes past which data goes external
 
 
 class OnnxBuilder:
@@ -122,13 +123,14 @@ def _value(name: str, shape: tuple[int | str, ...]) -> onnx.ValueInfoProto:
 
 def compile_onnx(net: Network, path: str | Path,
                  weights: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                 external_threshold: int = PROTOBUF_LIMIT - EXTERNAL_MARGIN) -> Path | None:
+                 external_threshold: int | None = None) -> Path | None:
     """Lower ``net``, write it atomically to ``path`` and check it (``full_check``).
 
     The protobuf is assembled from the weights' numpy buffers directly (protobuf's own
     serializer copies every tensor into its arena first, several times slower). Models whose
-    weights exceed ``external_threshold`` bytes keep them in ``<path>.data`` beside the model
-    (ONNX external data), since a protobuf message cannot exceed 2 GiB.
+    weights exceed ``external_threshold`` bytes (default ``EXTERNAL_THRESHOLD``, just under 2 GiB)
+    keep them in ``<path>.data`` beside the model (ONNX external data), since a protobuf
+    message cannot exceed 2 GiB.
 
     Returns:
         The external data file, or None when the model is a single file.
@@ -138,8 +140,37 @@ def compile_onnx(net: Network, path: str | Path,
     """
     path = Path(path)
     model, params = lower(net, weights, seed)
-    if sum(a.nbytes for _, a in params) > external_threshold:
+    limit = EXTERNAL_THRESHOLD if external_threshold is None else external_threshold
+    if sum(a.nbytes for _, a in params) > limit:
         return _save_external(model, params, path)
+    # Checked before writing, without the weights' bytes: the checker would parse (copy) them
+    # all, and their framing is exact by construction (tag and length from ``arr.nbytes``).
+    _check(_skeleton(model, params), path)
+    parts = _parts(model, params)  # written straight from the numpy buffers: no joined copy
+    with atomic_path(path, suffix=".onnx") as tmp:
+        _write(tmp, lambda f: f.writelines(parts), path)
+    return None
+
+
+def _skeleton(model: onnx.ModelProto, params: list[tuple[str, np.ndarray]]) -> onnx.ModelProto:
+    """The model with its weights as typed graph inputs: what the checker needs of them."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    m.graph.input.extend(_value(name, arr.shape) for name, arr in params)
+    return m
+
+
+def serialize(model: onnx.ModelProto, params: list[tuple[str, np.ndarray]]) -> bytes:
+    """The bytes of ``model`` with ``params`` as its weight initializers (as from ``lower``).
+
+    Assembled from the arrays' own buffers, one copy in all: protobuf's serializer copies every
+    tensor into its arena first and is several times slower. ``model`` loses its graph.
+    """
+    return b"".join(_parts(model, params))
+
+
+def _parts(model: onnx.ModelProto, params: list[tuple[str, np.ndarray]]) -> list:
+    """``serialize``'s pieces, the weights as views of their arrays. ``model`` loses its graph."""
     graph = model.graph.SerializeToString()  # nodes and constants: small
     model.ClearField("graph")
     head = model.SerializeToString()
@@ -148,26 +179,9 @@ def compile_onnx(net: Network, path: str | Path,
         meta = _meta(name, arr).SerializeToString() + _field(9, arr.nbytes)  # 9: raw_data
         entries.append((_field(5, len(meta) + arr.nbytes) + meta, arr))  # 5: initializer
     size = len(graph) + sum(len(e) + a.nbytes for e, a in entries)
-
-    # Checked before writing, without the weights' bytes: the checker would parse (copy) them
-    # all, and their framing is exact by construction (tag and length from ``arr.nbytes``).
-    _check(_skeleton(model, graph, params), path)
-    # written straight from the numpy buffers: joining the parts first would copy every weight
-    parts = [head, _field(7, size), graph,
-             *(part for entry, arr in entries for part in (entry, memoryview(arr).cast("B")))]
-    with atomic_path(path, suffix=".onnx") as tmp:
-        _write(tmp, lambda f: f.writelines(parts), path)
-    return None
-
-
-def _skeleton(model: onnx.ModelProto, graph: bytes,
-              params: list[tuple[str, np.ndarray]]) -> onnx.ModelProto:
-    """The model with its weights as typed graph inputs: what the checker needs of them."""
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    m.graph.ParseFromString(graph)
-    m.graph.input.extend(_value(name, arr.shape) for name, arr in params)
-    return m
+    # fields may come in any order: the graph (7) follows the model's others
+    return [head, _field(7, size), graph,
+            *(part for entry, arr in entries for part in (entry, memoryview(arr).cast("B")))]
 
 
 def _field(number: int, length: int) -> bytes:

@@ -135,17 +135,32 @@ def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool 
     """Check ``given`` against the network's tensors and return them under netdsl's names.
 
     By name, every expected tensor must be present with its shape and nothing else may be
-    (PyTorch's ``num_batches_tracked`` counters are ignored). By order (``by_order``), the
+    (PyTorch's ``num_batches_tracked`` counters are ignored, and so are the auxiliary heads'
+    tensors of a training checkpoint when ``aux`` is False). By order (``by_order``), the
     i-th tensor of the checkpoint feeds the i-th tensor of the network, for checkpoints of an
     equivalent model from another library; any difference in count or shape is refused.
+
+    Args:
+        net: the network the weights are for.
+        given: tensors by name, in the checkpoint's order.
+        by_order: match by position instead of by name.
+        path: the checkpoint, for messages.
+        aux: whether the auxiliary heads' tensors are wanted too.
 
     Raises:
         NetdslError: naming every missing, extra or mis-shaped tensor.
     """
-    specs = tensor_specs(net, aux)
+    every = tensor_specs(net, aux=True)
+    specs = [s for s in every if aux or not s[2]]
     given = {k: v for k, v in given.items() if not k.endswith(IGNORED_SUFFIXES)}
     if by_order:
+        if len(given) == len(every) != len(specs):  # a training checkpoint: drop the aux heads
+            w = _match_by_order(every, given, path)
+            return {n: w[n] for n, _, _ in specs}
         return _match_by_order(specs, given, path)
+    if not aux:
+        heads = {n for n, _, is_aux in every if is_aux}
+        given = {k: v for k, v in given.items() if k not in heads}
     problems = []
     names = {n for n, _, _ in specs}
     missing = [n for n, _, _ in specs if n not in given]
