@@ -1,7 +1,7 @@
 """netdsl's benchmark suite: one command, every row measured side by side in one run.
 
-    python benchmarks/run.py            # the full suite (a few minutes on 2 cores)
-    python benchmarks/run.py --quick    # fewer repetitions, for a quick look
+    python benchmarks/run.py            # the full suite (about 8 minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer repetitions (about 4 minutes)
     python benchmarks/run.py --only compile check   # some sections (writes RESULTS.partial.md)
 
 Writes ``benchmarks/RESULTS.md`` (and the raw numbers in ``benchmarks/results.json``). Timed
@@ -418,15 +418,16 @@ class Suite:
                              f"{v} {sum(res[key][v].values())}; netdsl's extra: "
                              + (", ".join(f"{n} {op}" for op, n in more.items()) or "none"))
         node_note = "Extra nodes: " + "; ".join(extra) + "."
-        prof = res.get("kernel_ms_b1", {})
+        prof = res.get("kernel_ms", {})
         if prof:
             kops = sorted(set().union(*(prof[v] for v in variants[:3])),
                           key=lambda op: -max(prof[v].get(op, 0) for v in variants[:3]))
             krows = [[op] + [f"{prof[v].get(op, 0):.2f}" for v in variants[:3]] for op in kops]
             krows.append(["**total**"] + [f"{sum(prof[v].values()):.2f}"
                                           for v in variants[:3]])
-            node_note += ("\n\nonnxruntime's own profile at batch 1 (kernel ms per run, "
-                          "summed by op type; kernels on different threads add up):\n\n"
+            node_note += (f"\n\nonnxruntime's own profile at batch {res['kernel_batch']} "
+                          "(kernel ms per run, summed by op type; the work of several threads "
+                          "inside one kernel counts once, at its wall time):\n\n"
                           + table(["op", "netdsl", "torch legacy", "torch dynamo"], krows))
         return "\n".join([
             f"### {name}",

@@ -142,7 +142,9 @@ def main() -> None:
 
     result: dict = {"weights": weights, "export_s": export_s, "nodes": graphs,
                     "ort_nodes": optimized, "batches": {},
-                    "kernel_ms_b1": {k: kernel_profile(f, x1.numpy()) for k, f in files.items()}}
+                    "kernel_batch": max(args.batches)}
+    xk = torch.randn(max(args.batches), *shape).numpy()
+    result["kernel_ms"] = {k: kernel_profile(f, xk) for k, f in files.items()}
     with torch.inference_mode():
         for batch in args.batches:
             x = torch.randn(batch, *shape)
