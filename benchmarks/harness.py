@@ -283,5 +283,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(out)
 
 
+def ok(flag: bool) -> str:
+    """A target's verdict, bold in the report."""
+    return "**met**" if flag else "**missed**"
+
+
 def mib(n: float) -> str:
     return f"{n / 2**20:,.0f} MiB"

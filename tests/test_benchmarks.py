@@ -52,3 +52,19 @@ def test_stats_and_exponent() -> None:
     xs = [10, 100, 1000, 10000]
     assert harness.fit_exponent(xs, [3e-5 * x for x in xs]) == pytest.approx(1.0)
     assert harness.fit_exponent(xs, [x * x for x in xs]) == pytest.approx(2.0)
+
+
+def test_committed_results_render_and_readme_has_the_block() -> None:
+    import json
+
+    report = pytest.importorskip("inference_report")
+    raw = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))
+    md = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    headlines: list[str] = []
+    for name, res in raw.get("latency", {}).items():  # the report is this rendering of the data
+        assert report.latency_text(name, res, headlines) in md
+    if "precision" in raw:
+        assert report.precision_text(raw["precision"]) in md
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    run = pytest.importorskip("run")
+    assert run.README_BEGIN in readme and run.README_END in readme
