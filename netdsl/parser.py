@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from lark import (
     Lark,
     Token,
     Transformer,
+    Tree,
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
@@ -50,19 +52,163 @@ def _lark() -> Lark:
                 maybe_placeholders=False, cache=False)
 
 
+MAX_ERRORS = 10  # errors reported together; the rest are counted, not shown
+MAX_DEPTH = 100  # nesting of the syntax tree (brackets, blocks, operators): a legit spec uses ~20
+MAX_SPEC_CHARS = 256 << 10  # a spec is text a person wrote or a search loop generated
+_SEPARATORS = ("_NL", "SEMICOLON")
+_CLOSERS = {"}": "RBRACE", ")": "RPAR", "|": "VBAR"}
+
+
 def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.SpecFile:
-    """Parse spec text into a SpecFile; syntax errors become NetdslError."""
+    """Parse spec text into a SpecFile; syntax errors become NetdslError.
+
+    Syntax errors do not stop the parse: the parser skips to the next separator (`;`, a new
+    line, or an unmatched closing bracket) and goes on, so up to MAX_ERRORS independent
+    errors are reported together, in source order (the first raised, the rest ``related``).
+    """
     src = SourceFile(path, text, line_offset)
+    if len(text) > MAX_SPEC_CHARS:
+        raise NetdslError(f"spec is {len(text):,} characters long, more than the limit of "
+                          f"{MAX_SPEC_CHARS:,}", path=path, hint="is this really a spec?")
+    if not text.strip():
+        raise NetdslError("the spec is empty", SourceLoc(src, 1, 1),
+                          hint="a spec needs at least an 'input' line and one layer, "
+                               "e.g. 'input 3x32x32' then 'conv3-16; FC-10'")
+    recovery = _Recovery(src)
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(text, on_error=recovery)
     except UnexpectedInput as e:
-        raise _syntax_error(e, src) from None
+        recovery.record(e)
+    if recovery.errors:
+        raise collect(recovery.errors, recovery.dropped)
+    _check_depth(tree, src)
     try:
         return _ToAst(src).transform(tree)
     except VisitError as e:
         if isinstance(e.orig_exc, NetdslError):
             raise e.orig_exc from None
         raise
+
+
+def collect(errors: list[NetdslError], dropped: int = 0) -> NetdslError:
+    """Several independent errors as one: the first, with the others ``related``, in order."""
+    errors = sorted(errors, key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
+    first, rest = errors[0], errors[1:MAX_ERRORS]
+    dropped += len(errors[MAX_ERRORS:])
+    first.related = [*first.related, *rest]
+    if dropped:
+        where = first.loc.src.path if first.loc else first.path
+        first.related.append(NetdslError(f"{dropped} more error(s) not shown", path=where,
+                                         hint="fix these first"))
+    return first
+
+
+class _Recovery:
+    """Lark ``on_error`` handler: record the error, then resynchronize at a separator.
+
+    Like yacc's ``error`` token: the text up to the next ``;``/new line at bracket depth 0
+    (or an unmatched ``}``, ``)``, ``|``) is skipped, and parser states are popped until one
+    accepts that separator. Skipping whole bracketed regions keeps a broken line from
+    leaving an unbalanced ``{`` behind, which would report bogus follow-on errors.
+    """
+
+    def __init__(self, src: SourceFile) -> None:
+        self.src = src
+        self.errors: list[NetdslError] = []
+        self.dropped = 0
+        self._last: tuple[int, int] = (-1, -1)
+
+    def record(self, e: UnexpectedInput) -> None:
+        key = (e.line or 0, e.column or 0)
+        if key == self._last:  # the final re-raise of an error we already recorded
+            return
+        self._last = key
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(_syntax_error(e, self.src))
+        else:
+            self.dropped += 1
+
+    def __call__(self, e: UnexpectedInput) -> bool:
+        self.record(e)
+        ip = getattr(e, "interactive_parser", None)
+        if ip is None or len(self.errors) >= MAX_ERRORS:
+            return False
+        if isinstance(e, UnexpectedToken) and e.token.type == "$END":
+            return False
+        state = ip.lexer_thread.state
+        text = state.text.text if hasattr(state.text, "text") else state.text
+        pos = state.line_ctr.char_pos
+        if isinstance(e, UnexpectedToken) and e.token.type in _SEPARATORS:
+            return self._resync(ip, e.token.type, feed=e.token)
+        depth = 1 if isinstance(e, UnexpectedToken) and e.token.type in ("LBRACE", "LPAR",
+                                                                         "CALLNAME") else 0
+        start = pos + 1 if isinstance(e, UnexpectedCharacters) else pos
+        stop, kind = _skip(text, start, depth)
+        if kind is None:
+            return False
+        state.line_ctr.feed(text[pos:stop])
+        return self._resync(ip, kind)
+
+    @staticmethod
+    def _resync(ip: Any, kind: str, feed: Token | None = None) -> bool:
+        """Pop parser states until one accepts a ``kind`` token (and feed it, if given)."""
+        ps = ip.parser_state
+        probe = Token(kind, "\n" if kind == "_NL" else "")
+        while len(ps.state_stack) > 1:
+            trial = ip.copy(deepcopy_values=False)
+            try:
+                trial.feed_token(probe)
+            except UnexpectedInput:
+                ps.state_stack.pop()
+                ps.value_stack.pop()
+                continue
+            if feed is not None:
+                ip.feed_token(feed)
+            return True
+        return False
+
+
+def _skip(text: str, i: int, depth: int) -> tuple[int, str | None]:
+    """Where skipping from ``i`` stops: the next separator at depth 0, or an unmatched closer."""
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        if ch == '"':
+            j = text.find('"', i + 1)
+            nl = text.find("\n", i + 1)
+            i = n if j < 0 else (j + 1 if nl < 0 or j < nl else nl)
+            continue
+        if ch in "{(":
+            depth += 1
+        elif ch in "})|":
+            if depth == 0:
+                return i, _CLOSERS[ch]
+            if ch != "|":
+                depth -= 1
+        elif ch in ";\n" and depth == 0:
+            return i, "SEMICOLON" if ch == ";" else "_NL"
+        i += 1
+    return n, None
+
+
+def _check_depth(tree: Tree, src: SourceFile) -> None:
+    """Refuse absurd nesting before the (recursive) transformer and builder see it."""
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if d > MAX_DEPTH:
+            meta = node.meta
+            line = getattr(meta, "line", 1)
+            col = getattr(meta, "column", 1)
+            raise NetdslError(f"nested more than {MAX_DEPTH} levels deep", SourceLoc(src, line, col),
+                              hint="flatten the brackets or split the expression into params")
+        stack.extend((c, d + 1) for c in node.children)
 
 
 def _syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
@@ -74,19 +220,58 @@ def _syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":
-            lines = src.text.splitlines() or [""]
-            line = len(lines)
-            col = len(lines[-1]) + 1
-            return NetdslError("unexpected end of file", SourceLoc(src, line, col, col + 1),
-                               hint=_expect_hint(e.expected) + " (is a '}' or ')' missing?)")
+            return _eof_error(src, e.expected)
         text = str(tok).replace("\n", "\\n") or tok.type
         end = col + max(1, len(str(tok).splitlines()[0]) if str(tok).strip() else 1)
         return NetdslError(f"unexpected {text!r}", SourceLoc(src, line, col, end),
                            hint=_expect_hint(e.expected))
     if isinstance(e, UnexpectedEOF):
-        return NetdslError("unexpected end of file", SourceLoc(src, line, col),
-                           hint=_expect_hint(e.expected))
+        return _eof_error(src, e.expected)
     return NetdslError("syntax error", SourceLoc(src, line, col))
+
+
+def _eof_error(src: SourceFile, expected: Any) -> NetdslError:
+    opener = _unclosed(src.text)
+    if opener is not None:
+        line, col, ch = opener
+        close = "}" if ch == "{" else ")"
+        return NetdslError(f"'{ch}' is never closed", SourceLoc(src, line, col, col + 1),
+                           hint=f"add the matching '{close}'")
+    lines = src.text.splitlines() or [""]
+    line, col = len(lines), len(lines[-1]) + 1
+    return NetdslError("unexpected end of file", SourceLoc(src, line, col, col + 1),
+                       hint=_expect_hint(expected))
+
+
+def _unclosed(text: str) -> tuple[int, int, str] | None:
+    """The innermost bracket still open at the end of ``text`` (line, column, bracket)."""
+    stack: list[tuple[int, int, str]] = []
+    line, col, i, n = 1, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            col += j - i
+            i = j
+            continue
+        if ch == '"':
+            j = text.find('"', i + 1)
+            nl = text.find("\n", i + 1)
+            j = n if j < 0 else (j + 1 if nl < 0 or j < nl else nl)
+            col += j - i
+            i = j
+            continue
+        if ch in "{(":
+            stack.append((line, col, ch))
+        elif ch in "})" and stack:
+            stack.pop()
+        if ch == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    return stack[-1] if stack else None
 
 
 def _expect_hint(expected: Any) -> str:
@@ -144,7 +329,11 @@ class _ToAst(Transformer):
         return A.Setting("network", tuple(_unquote(t) for t in c), self._loc(meta))
 
     def input(self, meta: Any, c: list[Token]) -> A.Setting:
-        dims = tuple(int(d) for d in str(c[0]).replace("×", "x").replace(" ", "").split("x"))
+        parts = re.split(r"\s*[x×]\s*", str(c[0]))
+        if any(len(d) > 12 for d in parts):
+            raise NetdslError("input size is absurdly large", self._tloc(c[0]),
+                              hint="each dimension must be below 2**31")
+        dims = tuple(int(d) for d in parts)
         return A.Setting("input", dims, self._loc(meta))
 
     def param(self, meta: Any, c: list[Any]) -> A.Setting:
