@@ -77,6 +77,7 @@ class NetdslError(Exception):
         self.hint = hint
         self.path = path
         self.related: list[NetdslError] = []  # further independent errors, in source order
+        self.notes: list[str] = []  # where a block body's error was reached from
 
     def render(self) -> str:
         where = str(self.loc) if self.loc else (self.path or "netdsl")
@@ -85,10 +86,31 @@ class NetdslError(Exception):
             out += "\n" + snip
         if self.hint:
             out += f"\n  hint: {self.hint}"
+        for note in self.notes:
+            out += f"\n  note: {note}"
         return out
 
     def __str__(self) -> str:
         return "\n".join(e.render() for e in [self, *self.related])
+
+
+class NetdslShapeError(NetdslError):
+    """Inputs of a multi-input op disagree; ``operands`` are the two offending input indices.
+
+    The op knows the shapes, the builder knows what the inputs are called (branch 2, the
+    shortcut, ``from a``): it rewrites the message to name both.
+    """
+
+    def __init__(self, what: str, loc: SourceLoc | None, operands: tuple[int, int],
+                 shapes: tuple[str, str], hint: str | None = None) -> None:
+        super().__init__(f"{what}: {shapes[0]} and {shapes[1]}", loc, hint=hint)
+        self.what = what
+        self.operands = operands
+        self.shapes = shapes
+
+
+class NetdslLimitError(NetdslError):
+    """A size or nesting limit was hit: checking stops here rather than reporting more."""
 
 
 class NetdslWarning(NetdslError):

@@ -90,16 +90,24 @@ def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.Spe
         raise
 
 
-def collect(errors: list[NetdslError], dropped: int = 0) -> NetdslError:
+def collect(errors: list[NetdslError], dropped: int = 0, stopped: bool = False) -> NetdslError:
     """Several independent errors as one: the first, with the others ``related``, in order."""
-    errors = sorted(errors, key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
+    files: dict[str, int] = {}
+    for e in errors:
+        files.setdefault(e.loc.src.path if e.loc else e.path or "", len(files))
+
+    def key(e: NetdslError) -> tuple[int, int, int]:
+        path = e.loc.src.path if e.loc else e.path or ""
+        return (files[path], e.loc.line, e.loc.col) if e.loc else (files[path], 0, 0)
+
+    errors = sorted(errors, key=key)
     first, rest = errors[0], errors[1:MAX_ERRORS]
     dropped += len(errors[MAX_ERRORS:])
     first.related = [*first.related, *rest]
-    if dropped:
+    if dropped or stopped:
         where = first.loc.src.path if first.loc else first.path
-        first.related.append(NetdslError(f"{dropped} more error(s) not shown", path=where,
-                                         hint="fix these first"))
+        first.related.append(NetdslError(f"more errors not shown: checking stops after "
+                                         f"{MAX_ERRORS}", path=where, hint="fix these first"))
     return first
 
 
@@ -221,7 +229,10 @@ def _syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
         tok = e.token
         if tok.type == "$END":
             return _eof_error(src, e.expected)
-        text = str(tok).replace("\n", "\\n") or tok.type
+        if tok.type == "_NL":
+            return NetdslError("unexpected end of line", SourceLoc(src, line, col, col + 1),
+                               hint=_expect_hint(e.expected))
+        text = str(tok) or tok.type
         end = col + max(1, len(str(tok).splitlines()[0]) if str(tok).strip() else 1)
         return NetdslError(f"unexpected {text!r}", SourceLoc(src, line, col, end),
                            hint=_expect_hint(e.expected))
