@@ -295,7 +295,9 @@ class Builder:
 
     def _unknown_layer(self, lay: A.LayerAst) -> NetdslError:
         base, _ = ops.split_keyword(lay.keyword)
-        names = list(ops.OPS) + list(self.blocks) + list(CONSTRUCTS)
+        names = {k: op.name for k, op in ops.REGISTRY.items()}
+        names.update({b: f"{b}(…)" for b in self.blocks})
+        names.update({c: f"{c} {{…}}" for c in CONSTRUCTS})
         hint = did_you_mean(base, names) or did_you_mean(lay.keyword, names)
         if lay.keyword in self.blocks or base in self.blocks:
             hint = f"'{lay.keyword}' is a block: call it with parentheses, {lay.keyword}(…)"
@@ -507,6 +509,8 @@ class Builder:
         args = self.layer_args(conv, A.LayerAst("conv1", c.loc, None, None, words), "1", {})
         args.channels, args.stride, args.options["pad"] = int(ys[1]), stride, 0
         args.options.pop("groups", None)
+        if opts["projection"] == "convbn":  # a bias before BN is redundant
+            args.options["bias"] = False
         out = self.node(conv, conv.build(args, c.loc), (x,), c.loc, sub, name="0", aux=aux)
         if opts["projection"] == "convbn":
             bn = ops.OPS["bn"]

@@ -11,7 +11,7 @@ Every message renders gcc-style so editors can jump to it::
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -119,9 +119,15 @@ class NetdslWarning(NetdslError):
     severity = "warning"
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean' hint for an unknown name, or None when nothing is close."""
-    close = difflib.get_close_matches(name.lower(), sorted(set(choices)), n=3, cutoff=0.6)
-    if not close:
+def did_you_mean(name: str, choices: Iterable[str] | Mapping[str, str]) -> str | None:
+    """A 'did you mean' hint for an unknown name, or None when nothing is close.
+
+    ``choices`` may map spellings (aliases) to the name to suggest, so that several aliases
+    of one thing suggest it once.
+    """
+    canon = dict(choices) if isinstance(choices, Mapping) else {c: c for c in choices}
+    close = difflib.get_close_matches(name.lower(), sorted(canon), n=6, cutoff=0.6)
+    names = list(dict.fromkeys(canon[c] for c in close))[:3]
+    if not names:
         return None
-    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return "did you mean " + " or ".join(f"'{c}'" for c in names) + "?"

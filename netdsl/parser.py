@@ -48,8 +48,12 @@ def grammar_text() -> str:
 
 @functools.cache
 def _lark() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False, cache=False)
+    options = dict(parser="lalr", lexer="contextual", propagate_positions=True,
+                   maybe_placeholders=False)
+    try:  # Lark keys its cache file in the temp dir by the grammar's and options' hash
+        return Lark(grammar_text(), cache=True, **options)  # type: ignore[arg-type]
+    except OSError:  # unwritable temp dir: build the tables every time (~40 ms)
+        return Lark(grammar_text(), **options)  # type: ignore[arg-type]
 
 
 MAX_ERRORS = 10  # errors reported together; the rest are counted, not shown
