@@ -18,6 +18,7 @@ from typing import Any
 from . import ast as A
 from . import ops
 from .errors import (
+    NetdslCascadeError,
     NetdslError,
     NetdslLimitError,
     NetdslShapeError,
@@ -71,7 +72,7 @@ class Builder:
         self.auto_acts: set[str] = set()
         self.scopes: set[str] = set()  # scope prefixes handed out by `fresh`
         self._warned: set[str] = set()
-        self._failed: set[tuple[str, int, int]] = set()  # locations already reported
+        self._failed: set[tuple[Any, ...]] = set()  # locations and messages already reported
         for f in files:  # includes first, the root last: later definitions win
             for b in f.blocks:
                 self.blocks[b.name] = b
@@ -99,12 +100,15 @@ class Builder:
         """Record an error of one statement; stop when it is a limit or there are too many."""
         if isinstance(e, NetdslLimitError):
             raise e
-        key = (e.loc.src.path, e.loc.line, e.loc.col) if e.loc else (e.path or "", 0, 0)
-        if key in self._failed:
-            return  # the same line failing again (a block called twice): one report
-        self._failed.add(key)
+        if isinstance(e, NetdslCascadeError):
+            return
         if not e.notes and self.sites:
             e.notes = [f"in block '{c.block}', called at {c.loc}" for c in reversed(self.sites)]
+        key = (e.loc.src.path, e.loc.line, e.loc.col) if e.loc else (e.path or "", 0, 0)
+        same = (e.message, e.hint, *e.notes)  # one bad argument failing at every use
+        if key in self._failed or same in self._failed:
+            return  # the same line failing again (a block called twice): one report
+        self._failed.update((key, same))
         self.errors.append(e)
         if len(self.errors) > MAX_ERRORS:
             raise NetdslLimitError("too many errors")
@@ -233,7 +237,7 @@ class Builder:
             for n in st.inputs:
                 if n not in scope.bound:
                     raise NetdslError(f"unknown input '{n}'", st.loc,
-                                      hint=did_you_mean(n, scope.bound) or
+                                      hint=did_you_mean(n, list(scope.bound)) or
                                       f"bind it first with '{n} = …' earlier in this body")
                 srcs.append(scope.bound[n])
             xs = tuple(srcs)
@@ -366,7 +370,7 @@ class Builder:
         b = self.blocks.get(c.block)
         if b is None:
             op, _ = ops.lookup(c.block)
-            hint = did_you_mean(c.block, self.blocks)
+            hint = did_you_mean(c.block, list(self.blocks))
             if op is not None:
                 hint = f"'{c.block}' is a layer, not a block: write it without parentheses"
             raise NetdslError(f"unknown block '{c.block}'", c.loc,

@@ -8,6 +8,7 @@ Only this module prints and exits; the library raises NetdslError.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -102,7 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: keep the default
+        pass
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

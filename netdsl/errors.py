@@ -109,6 +109,10 @@ class NetdslShapeError(NetdslError):
         self.shapes = shapes
 
 
+class NetdslCascadeError(NetdslError):
+    """An error that only follows from one already reported (a param that failed): not shown."""
+
+
 class NetdslLimitError(NetdslError):
     """A size or nesting limit was hit: checking stops here rather than reporting more."""
 

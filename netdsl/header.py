@@ -9,11 +9,12 @@ from typing import Any
 
 from . import ast as A
 from . import ops
-from .errors import NetdslError, SourceLoc, did_you_mean
+from .errors import NetdslCascadeError, NetdslError, SourceLoc, did_you_mean
 from .limits import MAX_ELEMENTS
 
 INITS = {"he": "he", "kaiming": "he", "glorot": "glorot", "xavier": "glorot"}
 MAX_INT = 1 << 62  # parameter arithmetic beyond this is refused, not computed
+FAILED = object()  # the value of a param whose definition had an error
 
 
 @dataclass
@@ -36,9 +37,11 @@ def evaluate(e: A.Expr, env: dict[str, Any]) -> Any:
             return v
         case A.Ref(name=n, loc=loc):
             if n in env:
+                if env[n] is FAILED:
+                    raise NetdslCascadeError(f"param '{n}' has an error", loc)
                 return env[n]
             raise NetdslError(f"unknown name '{n}'", loc,
-                              hint=did_you_mean(n, env) or
+                              hint=did_you_mean(n, list(env)) or
                               (f"names here: {', '.join(sorted(env))}" if env else
                                "declare it with 'param' or as a block parameter"))
         case A.Neg(operand=x, loc=loc):
@@ -88,14 +91,17 @@ def read_header(spec: A.SpecFile, overrides: dict[str, Any],
             seen[s.key] = s.loc
             _setting(h, s, overrides)
         except NetdslError as e:
-            errors.append(e)
+            if s.key == "param":
+                h.params[str(s.values[0])] = FAILED
+            if not isinstance(e, NetdslCascadeError):
+                errors.append(e)
     unknown = set(overrides) - set(h.params)
     if unknown:
         errors.append(NetdslError(f"no param '{sorted(unknown)[0]}' in {spec.src.path}",
                                   path=spec.src.path,
                                   hint="params: " + (", ".join(h.params) or "none")))
     if h.input is None and "input" not in seen:
-        errors.append(NetdslError("the spec has no 'input' line", SourceLoc(spec.src, 1, 1),
+        errors.append(NetdslError("the spec has no 'input' line", path=spec.src.path,
                                   hint="add e.g. 'input 3x224x224' (C×H×W) to the header"))
     return h
 

@@ -159,13 +159,17 @@ def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
             except NetdslError as e:
                 raise NetdslError(f"cannot include \"{inc.path}\": {e.message}", inc.loc,
                                   hint=e.hint or f"paths are relative to {base or '.'}") from None
-            lib = parse_text(text, str(Path(spec.src.path).parent / inc.path))
-            if lib.body or lib.settings:
-                what = lib.body[0].loc if lib.body else lib.settings[0].loc
-                raise NetdslError("an included file may only define blocks, defaults and "
-                                  "includes", what, hint=f"it is included from {inc.loc}")
-            seen[target] = lib
-            visit(lib, [*stack, target])
+            try:
+                lib = parse_text(text, str(Path(spec.src.path).parent / inc.path))
+                if lib.body or lib.settings:
+                    what = lib.body[0].loc if lib.body else lib.settings[0].loc
+                    raise NetdslError("an included file may only define blocks, defaults and "
+                                      "includes", what)
+                seen[target] = lib
+                visit(lib, [*stack, target])
+            except NetdslError as e:
+                e.notes.append(f"included from {inc.loc}")
+                raise
             order.append(lib)
 
     visit(root, [Path(root.src.path).resolve()])

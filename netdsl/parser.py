@@ -290,6 +290,8 @@ def _unclosed(text: str) -> tuple[int, int, str] | None:
 
 
 def _expect_hint(expected: Any) -> str:
+    if expected and "CALLNAME" in expected and "NAME" in expected:
+        return "expected a statement: a layer like conv3-64, a block call like basic(64), or '('"
     names = sorted({_TERMINAL_NAMES.get(t, f"'{t.lower()}'") for t in (expected or ())
                     if not t.startswith("__")})
     if not names:

@@ -137,7 +137,7 @@ class OpDef:
             if key not in fields:
                 known = ", ".join(sorted(fields)) or "none"
                 raise NetdslError(f"unknown option '{key}' for {self.name}", loc,
-                                  hint=did_you_mean(key, fields) or f"{self.name} options: {known}")
+                                  hint=did_you_mean(key, list(fields)) or f"{self.name} options: {known}")
             values[key] = self._coerce(fields[key], value, key, loc)
         missing = [f.name for f in dataclasses.fields(self.Attrs)
                    if f.name not in values and f.default is dataclasses.MISSING]
@@ -152,7 +152,9 @@ class OpDef:
         try:
             return _coerce(f, value, key, self.name, loc)
         except NetdslError as e:
-            e.hint = e.hint or f"{key} is the {f.metadata['doc']}; write it as: {self.usage()}"
+            doc = f.metadata["doc"]
+            what = f"{key} is the {doc}; " if doc and doc != key else ""
+            e.hint = e.hint or f"{what}write it as: {self.usage()}"
             raise
 
     def validate(self, a: Any, loc: SourceLoc) -> None:
