@@ -36,8 +36,8 @@ from .limits import (  # noqa: F401  (re-exported: the limits are part of this m
     MAX_PARAMS,
     LayerEstimate,
 )
-from .parser import MAX_ERRORS, collect
 from .passes.unused import unused_outputs
+from .recovery import MAX_ERRORS, collect
 
 CONSTRUCTS = ("concat", "residual", "scale", "dense", "aux")
 RESIDUAL_OPTIONS = {"shortcut": ("a", "b", "c"), "projection": ("convbn", "conv")}

@@ -40,7 +40,8 @@ class LayerEstimate:
         activation: whether the spec's ``activation`` follows every weight layer.
     """
 
-    def __init__(self, blocks: dict[str, A.BlockDef], bind: Callable[[A.BlockDef, A.Call, Env], Env],
+    def __init__(self, blocks: dict[str, A.BlockDef],
+                 bind: Callable[[A.BlockDef, A.Call, Env], Env],
                  count: Callable[[A.Expr, Env], int], activation: bool) -> None:
         self.blocks = blocks
         self.bind = bind

@@ -137,7 +137,8 @@ class OpDef:
             if key not in fields:
                 known = ", ".join(sorted(fields)) or "none"
                 raise NetdslError(f"unknown option '{key}' for {self.name}", loc,
-                                  hint=did_you_mean(key, list(fields)) or f"{self.name} options: {known}")
+                                  hint=did_you_mean(key, list(fields))
+                                  or f"{self.name} options: {known}")
             values[key] = self._coerce(fields[key], value, key, loc)
         missing = [f.name for f in dataclasses.fields(self.Attrs)
                    if f.name not in values and f.default is dataclasses.MISSING]

@@ -43,8 +43,8 @@ class Mul(OpDef):
             return x
         raise NetdslShapeError("cannot scale by a gate of the wrong size", loc, (0, 1),
                                (_dims(x), _dims(g)),
-                               hint=f"the gate needs one value per channel: {x[1] if len(x) > 1 else 'C'} "
-                                    "(C or C×1×1)")
+                               hint=f"the gate needs one value per channel of the input: "
+                                    f"{x[1] if len(x) > 1 else 'C'} (C or C×1×1)")
 
 
 @register("concat", "cat")
