@@ -83,8 +83,8 @@ class LayerEstimate:
                 return self._call(u, env)
             case A.Construct(kind=kind, branches=branches, extra=extra):
                 inner = self._nested(lambda: sum(self.body(b, env) for b in (*branches, *extra)))
-                if kind.lower() == "dense":  # a concat before each unit
-                    inner += sum(self.stmt(st, env)[0] for b in branches for st in b)
+                if kind.lower() == "dense":  # a concat before each unit but the first
+                    inner += sum(self.stmt(st, env)[0] for b in branches for st in b) - 1
                 return inner + (0 if kind.lower() == "aux" else 1)
         return 1
 

@@ -213,3 +213,44 @@ def test_unwritable_output_paths_are_netdsl_errors(tmp_path: Path, target: str,
     with pytest.raises(NetdslError, match=message) as e:
         atomic_write_text(tmp_path / target, "x")
     assert "hint: " in str(e.value)
+
+
+# ---- the static size estimate and error recovery -------------------------------------------
+@pytest.mark.parametrize("spec", sorted((ROOT / "specs").rglob("*.net")), ids=lambda p: p.stem)
+def test_layer_estimate_never_exceeds_the_real_size(spec: Path) -> None:
+    """The estimate is a lower bound, so a valid spec under the limit is never refused."""
+    from netdsl.build import Builder
+    from netdsl.limits import LayerEstimate
+    from netdsl.network import _load_files
+    from netdsl.parser import parse_text
+
+    root = parse_text(spec.read_text(encoding="utf-8"), str(spec))
+    if not root.body:
+        return  # a block library
+    b = Builder(root, _load_files(root), {})
+    est = LayerEstimate(b.blocks, b.bind, b._count, b.header.activation is not None)
+    total = sum(n * per for n, per in (est.stmt(st, dict(b.header.params)) for st in root.body))
+    graph = b.run()
+    assert 0.5 * len(graph) <= total <= len(graph) - 1 + len(graph.outputs)
+
+
+@pytest.mark.parametrize(("text", "lines"), [
+    ("input 3x8x8\nblock b(c) {\n  conv3-c )\n  relu\n}\nb(4)\nmaxpol\n", [3]),  # one per line
+    ("input 3x8x8\nconcat { conv3-4 ) | conv3-4 }\nFC-10 +\nrelu\n", [2, 3]),
+    ("input 3x8x8\nconv3-4 {\nrelu\n", [2]),  # an unclosed brace is one error, not many
+    ("input 3x8x8\nx = conv3-0\ny = conv3-4 from x\nz = add from x, y\nFC-10", [2]),
+    ("input 3x8x8\nparam n = 1/0\nconv3-n\nrelu ×n\n", [2]),
+])
+def test_errors_do_not_cascade(text: str, lines: list[int]) -> None:
+    with pytest.raises(NetdslError) as e:
+        netdsl.loads(text)
+    assert [err.loc.line for err in [e.value, *e.value.related] if err.loc] == lines
+
+
+def test_readme_error_examples_are_real_output() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"\$ netdsl check (tests/bad/\S+)\.net\n(.*?)(?=\n\$ |\n```|\n…)", readme,
+                       re.S)
+    assert len(shown) >= 3
+    for stem, text in shown:
+        assert (ROOT / f"{stem}.err").read_text(encoding="utf-8").startswith(text), stem

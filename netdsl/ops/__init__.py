@@ -150,11 +150,12 @@ class OpDef:
         return attrs
 
     def _coerce(self, f: dataclasses.Field, value: Any, key: str, loc: SourceLoc) -> Any:
+        doc = f.metadata["doc"]
+        name = doc if doc and len(doc) <= 20 else key  # "output channels", not "out"
         try:
-            return _coerce(f, value, key, self.name, loc)
+            return _coerce(f, value, name, self.name, loc)
         except NetdslError as e:
-            doc = f.metadata["doc"]
-            what = f"{key} is the {doc}; " if doc and doc != key else ""
+            what = f"{key} is the {doc}; " if doc and doc != key and name == key else ""
             e.hint = e.hint or f"{what}write it as: {self.usage()}"
             raise
 
