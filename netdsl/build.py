@@ -104,7 +104,8 @@ class Builder(Constructs):
         if not e.notes and self.sites:
             e.notes = [f"in block '{c.block}', called at {c.loc}" for c in reversed(self.sites)]
         key = (e.loc.src.path, e.loc.line, e.loc.col) if e.loc else (e.path or "", 0, 0)
-        same = (e.message, e.hint, *e.notes)  # one bad argument failing at every use
+        # inside a block, one bad argument fails at every use of it: report the first
+        same = (e.message, e.hint, *e.notes) if e.notes else key
         if key in self._failed or same in self._failed:
             return  # the same line failing again (a block called twice): one report
         self._failed.update((key, same))

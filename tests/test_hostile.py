@@ -240,6 +240,7 @@ def test_layer_estimate_never_exceeds_the_real_size(spec: Path) -> None:
     ("input 3x8x8\nconv3-4 {\nrelu\n", [2]),  # an unclosed brace is one error, not many
     ("input 3x8x8\nx = conv3-0\ny = conv3-4 from x\nz = add from x, y\nFC-10", [2]),
     ("input 3x8x8\nparam n = 1/0\nconv3-n\nrelu ×n\n", [2]),
+    ("input 3x8x8\nconv3-0\nrelu\nconv3-0\n", [2, 4]),  # the same mistake twice: two errors
 ])
 def test_errors_do_not_cascade(text: str, lines: list[int]) -> None:
     with pytest.raises(NetdslError) as e:
