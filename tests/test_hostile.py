@@ -37,9 +37,9 @@ def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 def test_bad_spec_golden_error(spec: Path, update_golden: bool, capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    t = time.perf_counter()
+    t = time.process_time()
     code, out, err = check(capsys, str(spec.relative_to(ROOT)))
-    assert time.perf_counter() - t < 1.0  # size bombs are refused, not built
+    assert time.process_time() - t < 1.0  # size bombs are refused, not built
     assert code == 1 and out == ""
     golden = spec.with_suffix(".err")
     if update_golden:
@@ -128,10 +128,10 @@ def test_specs_warn_only_where_expected() -> None:
     "input 3x32x32\nparam n = 99999\nblock a() { relu ×n }\na() ×n",
 ])
 def test_size_bombs_are_refused_in_milliseconds(text: str) -> None:
-    t = time.perf_counter()
+    t = time.process_time()
     with pytest.raises(NetdslError, match="more than the limit of 100,000"):
         netdsl.loads(text)
-    assert time.perf_counter() - t < 0.1
+    assert time.process_time() - t < 0.1
 
 
 def test_the_language_executes_no_code() -> None:
