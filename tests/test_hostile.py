@@ -6,6 +6,7 @@ run from the repository root (``pytest --update-golden`` rewrites them).
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -255,3 +256,41 @@ def test_readme_error_examples_are_real_output() -> None:
     assert len(shown) >= 3
     for stem, text in shown:
         assert (ROOT / f"{stem}.err").read_text(encoding="utf-8").startswith(text), stem
+
+
+def _has_command(name: str) -> bool:
+    return any(name in (a.choices or {}) for a in cli.build_parser()._actions
+               if isinstance(a, argparse._SubParsersAction))
+
+
+@pytest.mark.skipif(not _has_command("compile"), reason="no `netdsl compile` on this branch")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_killed_compile_leaves_the_previous_model_and_no_temporary(tmp_path: Path,
+                                                                   sig: int) -> None:
+    """`netdsl compile` interrupted while it writes: the old model survives, no temp remains."""
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"previous model")
+    p = subprocess.Popen([sys.executable, "-m", "netdsl", "compile", "specs/vgg16.net", "-o",
+                          str(target)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        if len(list(tmp_path.iterdir())) > 1:  # the temporary exists: it is writing now
+            break
+        time.sleep(0.005)
+    if p.poll() is not None:
+        pytest.skip("compile finished before it could be interrupted")
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode != 0 and "Traceback" not in err
+    assert target.read_bytes() == b"previous model"
+    assert [q.name for q in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.mark.skipif(not _has_command("compile"), reason="no `netdsl compile` on this branch")
+def test_compile_to_an_unwritable_path_is_a_one_paragraph_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "model.onnx"
+    code = cli.main(["compile", "specs/lenet5.net", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(f"{out}: error: ") and "Traceback" not in err
