@@ -15,6 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
+_SNIPPET_WIDTH = 100  # longer source lines are shown as a window around the caret
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """A spec's path (as the user wrote it) and its full text."""
@@ -24,7 +27,7 @@ class SourceFile:
     line_offset: int = 0  # for specs embedded in documents: lines before the spec's first line
 
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.text.split("\n")  # as Lark counts lines: not at \f, \v or U+2028
         return lines[n - 1] if 0 < n <= len(lines) else ""
 
 
@@ -48,8 +51,16 @@ class SourceLoc:
         width = min(width, max(1, len(text) - self.col + 1))
         num = str(self.line + self.src.line_offset)
         gutter = " " * len(num)
-        caret = "^" + "~" * (width - 1)
-        return f"  {num} | {text}\n  {gutter} | {' ' * (self.col - 1)}{caret}"
+        col = self.col
+        if len(text) > _SNIPPET_WIDTH:  # show a window around the caret, not the whole line
+            start = max(0, min(col - 1 - _SNIPPET_WIDTH // 3, len(text) - _SNIPPET_WIDTH))
+            end = start + _SNIPPET_WIDTH
+            left, right = ("…" if start else ""), ("…" if end < len(text) else "")
+            text = left + text[start:end] + right
+            col += len(left) - start
+            width = min(width, _SNIPPET_WIDTH - (col - 1 - len(left)))
+        caret = "^" + "~" * (max(1, width) - 1)
+        return f"  {num} | {text}\n  {gutter} | {' ' * (col - 1)}{caret}"
 
 
 class NetdslError(Exception):
