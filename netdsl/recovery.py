@@ -75,6 +75,8 @@ class Recovery:
             self.dropped += 1
 
     def __call__(self, e: UnexpectedInput) -> bool:
+        if (e.line or 0, e.column or 0) == self._last:
+            return False  # no progress since the last error: stop rather than loop
         self.record(e)
         ip = getattr(e, "interactive_parser", None)
         if ip is None or len(self.errors) >= MAX_ERRORS:
