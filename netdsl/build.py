@@ -72,6 +72,7 @@ class Builder(Constructs):
         self.scopes: set[str] = set()  # scope prefixes handed out by `fresh`
         self._warned: set[str] = set()
         self._failed: set[tuple[Any, ...]] = set()  # locations and messages already reported
+        self._taken: dict[str, int] = {}  # last suffix given to a repeated name: no rescans
         for f in files:  # includes first, the root last: later definitions win
             for b in f.blocks:
                 self.blocks[b.name] = b
@@ -176,19 +177,25 @@ class Builder(Constructs):
                            f"{e.shapes[1]}", e.loc, hint=e.hint)
 
     def auto_name(self, scope: Scope, base: str) -> str:
+        key = f"#{scope.prefix}{base}"  # another Scope with this prefix may have numbered it on
         while True:
             k = scope.counters.get(base, 0) + 1
+            if f"{scope.prefix}{base}{k}" in self.graph and k <= self._taken.get(key, 0):
+                k = self._taken[key] + 1
             scope.counters[base] = k
             full = f"{scope.prefix}{base}{k}"
             if full not in self.graph:
+                self._taken[key] = max(k, self._taken.get(key, 0))
                 return full
 
     def unique(self, scope: Scope, name: str) -> str:
         full = f"{scope.prefix}{name}"
-        k = 1
+        key = f"={scope.prefix}{name}"
+        k = self._taken.get(key, 1) if full in self.graph else 1  # names are never freed
         while full in self.graph:
             k += 1
             full = f"{scope.prefix}{name}{k}"
+        self._taken[key] = k
         return full
 
     # ---- statements ------------------------------------------------------------------------
@@ -424,9 +431,12 @@ class Builder(Constructs):
         """A child scope named ``base`` (``base2``, … when taken; ``base1``, … if numbered)."""
         k = 1
         name = f"{base}1" if numbered else base
+        if f"{scope.prefix}{name}." in self.scopes:  # resume after the last one handed out
+            k = self._taken.get(f".{scope.prefix}{base}", 1)
         while f"{scope.prefix}{name}." in self.scopes:
             k += 1
             name = f"{base}{k}"
+        self._taken[f".{scope.prefix}{base}"] = k
         self.scopes.add(f"{scope.prefix}{name}.")
         return scope.child(name)
 

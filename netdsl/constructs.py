@@ -12,6 +12,7 @@ from . import ast as A
 from . import ops
 from .errors import NetdslError, did_you_mean
 from .ir import Shape
+from .limits import MAX_DENSE_UNITS
 
 if TYPE_CHECKING:
     from .build import Builder, Scope
@@ -119,10 +120,17 @@ class Constructs:
                aux: bool) -> str:
         feats = [x]
         cat = ops.OPS["concat"]
+        counts = []
         for st in c.branches[0]:
             if st.inputs is not None or st.target is not None:
                 raise NetdslError("dense units take no names or 'from'", st.loc)
-            n = self._count(st.repeat, env) if st.repeat is not None else 1
+            counts.append(self._count(st.repeat, env) if st.repeat is not None else 1)
+        if sum(counts) > MAX_DENSE_UNITS:  # unit k reads all k-1 before it: quadratic cost
+            raise NetdslError(f"dense block has {sum(counts):,} units, more than the limit of "
+                              f"{MAX_DENSE_UNITS}", c.loc,
+                              hint="each unit reads every earlier unit; split it into several "
+                                   "dense blocks with transitions between them")
+        for st, n in zip(c.branches[0], counts, strict=True):
             for _ in range(n):
                 labels = ("the block's input", *(f"unit {k}" for k in range(1, len(feats))))
                 inp = feats[0] if len(feats) == 1 else self.node(

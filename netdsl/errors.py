@@ -14,7 +14,6 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-
 _SNIPPET_WIDTH = 100  # longer source lines are shown as a window around the caret
 
 
