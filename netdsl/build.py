@@ -157,8 +157,9 @@ class Builder(Constructs):
                               f"{MAX_PARAMS:,} per layer", loc,
                               hint=f"its input is {_dims(ins[0])}: is a pooling layer missing?")
         for w in op.warnings(attrs, ins, loc):
-            if w.render() not in self._warned:  # a block line warns once per distinct case
-                self._warned.add(w.render())
+            key = f"{w.loc}: {w.message}"  # a block line warns once per distinct case
+            if key not in self._warned:
+                self._warned.add(key)
                 self.warnings.append(w)
         self.graph.add(Layer(full, op.name, inputs, attrs, loc, out, aux))
         return full
@@ -469,16 +470,20 @@ class Builder(Constructs):
 
     def _drop_head_activations(self) -> None:
         """`activation relu` follows hidden weight layers only: not those feeding an output."""
-        for o in list(self.graph.outputs):
+        outputs, self.graph.outputs = self.graph.outputs, []  # rewritten once, not per removal
+        moved: dict[str, str] = {}
+        for o in outputs:
             n = o
             while True:
                 lay = self.graph[n]
                 if n in self.auto_acts:
+                    moved[n] = lay.inputs[0]
                     self.graph.remove_passthrough(n)
                     break
                 if lay.op == "input" or not ops.OPS[lay.op].transparent:
                     break
                 n = lay.inputs[0]
+        self.graph.outputs = [moved.get(o, o) for o in outputs]
 
 
 def _signature(b: A.BlockDef) -> str:

@@ -181,6 +181,12 @@ def test_interrupt_during_serialization_leaves_the_previous_file(tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir()] == ["model.py"]
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C raises KeyboardInterrupt even where the test runner ignores SIGINT
+    (background jobs of a non-interactive shell do, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_killed_writer_process_leaves_the_previous_file(tmp_path: Path, sig: int) -> None:
@@ -195,7 +201,7 @@ def test_killed_writer_process_leaves_the_previous_file(tmp_path: Path, sig: int
             f"atomic_write({str(target)!r}, slow)\n")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_default_sigint)
     assert p.stdout is not None and p.stdout.readline() == "writing\n"
     p.send_signal(sig)
     p.wait(timeout=10)
@@ -272,7 +278,7 @@ def test_killed_compile_leaves_the_previous_model_and_no_temporary(tmp_path: Pat
     target.write_bytes(b"previous model")
     p = subprocess.Popen([sys.executable, "-m", "netdsl", "compile", "specs/vgg16.net", "-o",
                           str(target)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and p.poll() is None:
         if len(list(tmp_path.iterdir())) > 1:  # the temporary exists: it is writing now
