@@ -30,6 +30,7 @@ from .errors import (
 from .header import Header, evaluate, read_header
 from .ir import INPUT, Layer, NetGraph, Shape
 from .limits import (  # noqa: F401  (re-exported: the limits are part of this module's contract)
+    MAX_DEFAULT_WORDS,
     MAX_ELEMENTS,
     MAX_INCLUDE_DEPTH,
     MAX_LAYERS,
@@ -77,7 +78,12 @@ class Builder(Constructs):
             for b in f.blocks:
                 self.blocks[b.name] = b
             for d in f.defaults:
-                self.defaults[d.op.lower()] = self.defaults.get(d.op.lower(), ()) + d.words
+                words = self.defaults.get(d.op.lower(), ()) + d.words
+                if len(words) > MAX_DEFAULT_WORDS:  # every layer of the type reads them all
+                    raise NetdslError(f"more than {MAX_DEFAULT_WORDS} default words for "
+                                      f"'{d.op}'", d.loc, hint="one 'default' line per option "
+                                      "is enough: the last one wins")
+                self.defaults[d.op.lower()] = words
         self.header: Header = read_header(root, overrides, self.errors)
 
     # ---- expressions ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ MAX_PARAMS = 1 << 36  # parameters of one layer
 MAX_INCLUDE_DEPTH = 32  # files including files
 MAX_NESTING = 50  # groups, constructs and block calls nested inside each other while expanding
 MAX_DENSE_UNITS = 256  # units of one dense block (each reads all before it: quadratic)
+MAX_DEFAULT_WORDS = 64  # words of the `default` lines of one layer type (every layer reads them)
 
 _BUDGET = 200_000  # estimate steps; past this the estimate stops early (the builder still counts)
 
