@@ -33,6 +33,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
                           hint="choose a writable output directory") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    _set_mode(tmp_path, target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -40,6 +41,18 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def _set_mode(tmp: Path, target: Path) -> None:
+    """mkstemp creates 0600 files: give the result the target's mode, or the umask default."""
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
 
 
 def atomic_write(target: str | Path, write: Callable[[BinaryIO], None]) -> None:

@@ -101,6 +101,25 @@ class Network:
     def weight_layers(self) -> int:
         return sum(1 for r in self.layers() if ops.OPS[self.graph[r.name].op].weight_layer)
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the drawing, blocks collapsed two scopes deep; None without Graphviz."""
+        from .draw import render
+
+        try:
+            return render(self, "svg", depth=2).decode("utf-8")
+        except NetdslError:
+            return None
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the drawing (when Graphviz is installed) above the per-layer summary."""
+        from .summary import to_html
+
+        svg = self._repr_svg_()
+        if svg:  # inline: drop the XML prolog and DOCTYPE before <svg
+            svg = svg[svg.find("<svg"):]
+        figure = f'<div style="max-height:40em;overflow:auto">{svg}</div>' if svg else ""
+        return figure + to_html(self)
+
     def __repr__(self) -> str:
         return (f"<Network {self.name}: {len(self.layers())} layers, {self.params:,} params, "
                 f"{self.macs / 1e9:.2f} GMACs>")
@@ -189,9 +208,14 @@ def load(path: str | Path, params: dict[str, Any] | None = None) -> Network:
     """Load and check a ``.net`` spec file. Raises NetdslError (located where possible).
 
     Args:
-        path: the spec file.
+        path: the spec file, or a spec embedded in a Markdown/LaTeX document: ``paper.md#2``
+            (the second; ``paper.md`` alone when it holds one).
         params: overrides for the spec's ``param`` values, e.g. ``{"classes": 10}``.
     """
+    from . import embedded  # small; imported here because it imports this module
+
+    if embedded.is_document_ref(str(path)):
+        return embedded.load_embedded(str(path), params)
     return loads(read_spec(path), str(path), params)
 
 

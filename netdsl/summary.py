@@ -1,8 +1,10 @@
-"""Per-layer summary tables (text, Markdown, LaTeX, JSON) like the notes' VGG16 table."""
+"""Per-layer summary tables (text, Markdown, LaTeX, HTML, JSON) like the notes' VGG16 table."""
 
 from __future__ import annotations
 
+import html
 import json
+import math
 from typing import Any
 
 from .network import LayerInfo, Network
@@ -56,6 +58,16 @@ def _total_cells(net: Network) -> tuple[str, ...]:
             f"{net.activations:,}")
 
 
+def _paper_rows(net: Network, training: bool) -> list[tuple[str, ...]]:
+    """Rows for documents (Markdown, LaTeX, HTML), as the notes' VGG16 memory table has them:
+    the input first, and no rows for in-place layers (activations, dropout), which cost
+    nothing in any column; the totals are unchanged."""
+    elements = math.prod(int(d) for d in net.input_shape[1:])
+    head = ("input", "", _shape(net.input_shape), "0", "0", f"{elements:,}")
+    return [head, *(_cells(r) for r in net.layers(training)
+                    if r.params or r.macs or r.activations)]
+
+
 def to_table(net: Network, training: bool = False) -> str:
     """Fixed-width text table; the deterministic form the golden tests compare."""
     rows = [_COLUMNS, *(_cells(r) for r in net.layers(training)), _total_cells(net)]
@@ -78,7 +90,7 @@ def to_table(net: Network, training: bool = False) -> str:
 
 
 def to_markdown(net: Network, training: bool = False) -> str:
-    rows = [_cells(r) for r in net.layers(training)]
+    rows = _paper_rows(net, training)
     out = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * 3 + "---:|" * 3]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     out.append("| " + " | ".join(f"**{c}**" if c else "" for c in _total_cells(net)) + " |")
@@ -96,10 +108,29 @@ def to_latex(net: Network, training: bool = False) -> str:
 
     out = [r"\begin{tabular}{lllrrr}", r"\toprule",
            " & ".join(esc(c) for c in _COLUMNS) + r" \\", r"\midrule"]
-    out += [" & ".join(esc(c) for c in _cells(r)) + r" \\" for r in net.layers(training)]
+    out += [" & ".join(esc(c) for c in r) + r" \\" for r in _paper_rows(net, training)]
     out += [r"\midrule", " & ".join(esc(c) for c in _total_cells(net)) + r" \\",
             r"\bottomrule", r"\end{tabular}"]
     return "\n".join(out) + "\n"
 
 
-FORMATS = {"table": to_table, "json": to_json, "markdown": to_markdown, "latex": to_latex}
+def to_html(net: Network, training: bool = False) -> str:
+    """An HTML table with a caption (what Jupyter shows for a Network)."""
+    e = html.escape
+    title = net.header.title or net.name
+    cap = (f"{e(title)}: input {e(_shape(net.input_shape))}, {net.weight_layers} weight layers, "
+           f"{_si(net.params)} params, {_si(net.macs)} multiply-adds")
+
+    def row(cells: tuple[str, ...], tag: str = "td") -> str:
+        return "<tr>" + "".join(
+            f'<{tag} style="text-align:{"left" if i < 3 else "right"}">{e(c)}</{tag}>'
+            for i, c in enumerate(cells)) + "</tr>"
+
+    out = ['<table class="netdsl-summary">', f"<caption>{cap}</caption>",
+           row(_COLUMNS, "th"), *(row(c) for c in _paper_rows(net, training)),
+           row(_total_cells(net), "th"), "</table>"]
+    return "\n".join(out) + "\n"
+
+
+FORMATS = {"table": to_table, "json": to_json, "markdown": to_markdown, "latex": to_latex,
+           "html": to_html}

@@ -1,0 +1,84 @@
+"""A Pygments lexer for netdsl specs, so minted (LaTeX), Sphinx and MkDocs highlight listings.
+
+Registered as the ``pygments.lexers`` entry point ``netdsl`` in pyproject.toml: once netdsl is
+installed, ``pygmentize -l netdsl spec.net``, ``\\begin{minted}{netdsl}`` and fenced
+````` ```netdsl ````` blocks just work. Layer keywords are told apart from other names by the
+op registry (``conv3``, ``conv1x7``, ``FC`` and every alias), never by a list kept here.
+
+Pygments is optional: this module is imported only by Pygments itself and by the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pygments.lexer import RegexLexer, bygroups
+from pygments.token import (
+    Comment,
+    Keyword,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    Whitespace,
+)
+
+HEADER = ("network", "input", "param", "cite", "init", "activation", "include", "default",
+          "block")
+CONSTRUCTS = ("concat", "residual", "shortcut", "scale", "dense", "aux")
+WORDS = ("from", "on", "off")
+
+
+def _word(lexer: Any, match: Any) -> Iterator[tuple[int, Any, str]]:
+    """An identifier: a layer keyword (per the op registry), a construct, or a plain name."""
+    from . import ops  # lazy: Pygments loads lexers by entry point, before anything else
+
+    word = match.group(0)
+    low = word.lower()
+    if low in CONSTRUCTS:
+        kind = Keyword
+    elif low in WORDS:
+        kind = Keyword.Pseudo
+    elif ops.lookup(word)[0] is not None:
+        kind = Name.Builtin
+    else:
+        kind = Name
+    yield match.start(), kind, word
+
+
+class NetdslLexer(RegexLexer):
+    """Lexer for netdsl network specs (``conv3-64 ×2; maxpool; FC-4096; soft-max``)."""
+
+    name = "netdsl"
+    aliases = ["netdsl"]
+    filenames = ["*.net"]
+    mimetypes = ["text/x-netdsl"]
+    url = "https://github.com/netdsl/netdsl"
+
+    tokens = {
+        "root": [
+            (r"[ \t\f]+", Whitespace),
+            (r"\\\r?\n", Whitespace),  # line continuation
+            (r"\r?\n", Whitespace),
+            (r"#[^\n]*", Comment.Single),
+            (r'"[^"\n]*"', String.Double),
+            (r"^(\s*)(input)(\s+)(\d+(?:\s*[x×]\s*\d+)*)",  # input 3x224x224
+             bygroups(Whitespace, Keyword.Declaration, Whitespace, Number)),
+            (r"^(\s*)(" + "|".join(HEADER) + r")\b", bygroups(Whitespace, Keyword.Declaration)),
+            (r"(^|;)(\s*)([A-Za-z_]\w*)(\s*)(=)",  # a statement's target: fc = FC-10
+             bygroups(Punctuation, Whitespace, Name.Variable, Whitespace, Operator)),
+            (r"[A-Za-z_]\w*(?=\()", Name.Function),  # a block call or definition
+            (r"[A-Za-z_]\w*(?=\s*=)", Name.Attribute),  # an option: bias=off, shortcut=B
+            (r"(?i)soft-max\b", Name.Builtin),
+            (r"(×|x(?=\s*[\d(]))", Operator),  # repetition: ×3, x3
+            (r"(\d+\.\d*|\.\d+)([eE][-+]?\d+)?|\d+[eE][-+]?\d+", Number.Float),
+            (r"\d+", Number.Integer),
+            (r"[A-Za-z_]\w*", _word),
+            (r"//|[-+*/%=|]", Operator),
+            (r"[;,{}()]", Punctuation),
+            (r".", Text),  # anything else is the parser's business, not an error token
+        ],
+    }
