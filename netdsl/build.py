@@ -456,9 +456,13 @@ class Builder(Constructs):
     def run(self) -> NetGraph:
         """Build the graph; raise every recorded error together (in source order) if any."""
         h = self.header
-        if not self.root.body:
+        if not self.root.body and not self.root.settings and self.root.blocks:
+            self.errors = [NetdslError(  # not a network: its blocks are checked where used
+                "is a block library (no 'input' line, no layers), not a network",
+                path=self.root.src.path, hint="check the specs that include it")]
+        elif not self.root.body:
             self.errors.append(NetdslError(
-                "the spec has no layers", SourceLoc(self.root.src, 1, 1),
+                "the spec has no layers", path=self.root.src.path,
                 hint="add layers after the header, e.g. 'conv3-64; FC-10'"))
         if h.input is not None and self.root.body:
             self.graph.add(Layer(INPUT, "input", (), None, None, ("N", *h.input)))
