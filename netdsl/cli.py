@@ -96,6 +96,82 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    import time
+
+    from .codegen.onnx import compile_onnx
+    from .codegen.weights import match_weights, read_checkpoint
+
+    t0 = time.perf_counter()
+    net = _load(args, args.spec)
+    weights = None
+    source = args.weights or args.weights_by_order
+    if source:
+        weights = match_weights(net, read_checkpoint(source), by_order=bool(args.weights_by_order),
+                                path=source)
+    out = args.output or f"{net.name}.onnx"
+    data = compile_onnx(net, out, weights, seed=args.seed)
+    if data:
+        print(f"netdsl: the weights exceed protobuf's 2 GB limit: stored as external data in "
+              f"{data} (keep it next to {out})", file=sys.stderr)
+    what = f"weights from {source}" if source else f"{net.header.init[0]} {net.header.init[1]} " \
+        f"init, seed {args.seed}"
+    print(f"wrote {out}: {net.params:,} params ({what}), opset 17, "
+          f"{time.perf_counter() - t0:.2f} s")
+    return EXIT_OK
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    from .codegen.torch import to_torch_source
+    from .fsutil import atomic_write_text
+
+    net = _load(args, args.spec)
+    src = to_torch_source(net, aux=not args.no_aux)
+    if args.output in (None, "-"):
+        sys.stdout.write(src)
+    else:
+        atomic_write_text(args.output, src)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .runtime import check_input, open_session, time_runs
+
+    if args.batch < 1 or args.repeat < 1:
+        raise _Usage("--batch and --repeat must be at least 1")
+    model: Any = args.model
+    if args.model.endswith(".net") or "#" in args.model:  # a spec (or a document's spec)
+        from .codegen.onnx import lower, serialize
+
+        model = serialize(*lower(_load(args, args.model), seed=args.seed))
+    s = open_session(model, args.device)
+    if args.input:
+        try:
+            x = np.load(args.input, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise NetdslError(f"cannot read input: {e}", path=args.input,
+                              hint="give a .npy file (numpy.save)") from None
+    else:
+        dims = [d if isinstance(d, int) else args.batch for d in s.input_shape]
+        x = np.random.default_rng(args.seed).standard_normal(dims, dtype=np.float32)
+    x = check_input(s, x)
+    y, times = time_runs(s, x, args.repeat)
+    ms = np.asarray(times) * 1e3
+    print(f"provider: {s.provider} ({s.note})")
+    print(f"input:    {'×'.join(map(str, x.shape))}")
+    print(f"output:   {'×'.join(map(str, y.shape))}")
+    scores = y.reshape(len(y), -1)[0]
+    top = np.argsort(-scores, kind="stable")[:5]
+    print("top-5:    " + ", ".join(f"{i} ({scores[i]:.4g})" for i in top) + "  (first example)")
+    print(f"latency:  median {np.median(ms):.2f} ms, min {ms.min():.2f}, max {ms.max():.2f}, "
+          f"p10-p90 {np.percentile(ms, 10):.2f}-{np.percentile(ms, 90):.2f} "
+          f"({args.repeat} runs, batch {len(x)})")
+    return EXIT_OK
+
+
 def cmd_draw(args: argparse.Namespace) -> int:
     from .draw import draw
 
@@ -163,6 +239,31 @@ def build_parser() -> argparse.ArgumentParser:
                     default="table")
     sp.add_argument("--training", action="store_true",
                     help="include auxiliary heads (training form)")
+    sp = spec_cmd("compile", cmd_compile, "lower a spec to an ONNX model (inference form)")
+    sp.add_argument("-o", "--output", metavar="MODEL.onnx", help="default: NAME.onnx")
+    w = sp.add_mutually_exclusive_group()
+    w.add_argument("--weights", metavar="FILE",
+                   help="a .pt state_dict or .safetensors file with netdsl's tensor names")
+    w.add_argument("--weights-by-order", metavar="FILE",
+                   help="a checkpoint of the same architecture with other names (another "
+                        "library's), matched by order and refused when a shape differs")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the initialization (default 0)")
+    sp = spec_cmd("emit", cmd_emit, "write standalone PyTorch source for a spec")
+    sp.add_argument("-o", "--output", metavar="MODEL.py", help="default: standard output")
+    sp.add_argument("--no-aux", action="store_true", help="leave out auxiliary heads")
+    help = "run an ONNX model (or a spec, compiled in memory) with onnxruntime"
+    sp = sub.add_parser("run", help=help, description=help + ": provider, output, top-5, latency")
+    sp.add_argument("model", metavar="MODEL.onnx|SPEC.net")
+    sp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a 'param' of a spec")
+    sp.add_argument("--strict", action="store_true", help="treat a spec's warnings as errors")
+    sp.set_defaults(func=cmd_run)
+    sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="cuda fails rather than falling back to the CPU (default auto)")
+    sp.add_argument("--batch", type=int, default=1, help="batch size of the random input")
+    sp.add_argument("--input", metavar="X.npy", help="input array instead of random data")
+    sp.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
+    sp.add_argument("--seed", type=int, default=0, help="seed of random input and weights")
     sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot)")
     sp.add_argument("-o", "--output", required=True, metavar="FILE",
                     help="output file: *.svg, *.png, *.pdf or *.dot")

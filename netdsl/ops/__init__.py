@@ -17,10 +17,13 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import NetdslError, NetdslWarning, SourceLoc, did_you_mean
 from ..ir import Shape
+
+if TYPE_CHECKING:  # the ONNX builder imports onnx; ops only call its methods
+    from ..codegen.onnx import OnnxBuilder
 
 REGISTRY: dict[str, OpDef] = {}  # keyword (and aliases), lower case -> op
 OPS: dict[str, OpDef] = {}  # canonical op name -> op
@@ -60,6 +63,33 @@ def opt(default: Any = dataclasses.MISSING, *, kind: str = "int", lo: float | No
 @dataclass(frozen=True, slots=True)
 class NoAttrs:
     """Attrs of ops that take no arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One weight or buffer of a layer, named ``<layer>.<name>`` in state_dicts and ONNX.
+
+    ``init`` is "fan" (the spec's He/Glorot scheme over ``fans`` = (fan_in, fan_out)),
+    "zeros" or "ones". ``trainable`` is False for running statistics (buffers).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    init: str = "fan"
+    fans: tuple[int, int] = (1, 1)
+    trainable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TorchCode:
+    """An op's PyTorch lowering: a submodule constructor (or None) and a forward expression.
+
+    ``forward`` is a ``str.format`` template: ``{m}`` is the submodule, ``{0}``, ``{1}``, …
+    the input variables, e.g. ``"{m}(torch.flatten({0}, 1))"`` or ``"{0} + {1}"``.
+    """
+
+    module: str | None
+    forward: str
 
 
 @dataclass
@@ -196,6 +226,20 @@ class OpDef:
     def notation(self, a: Any, ins: tuple[Shape, ...]) -> str:
         """The layer in the papers' notation, e.g. ``conv3-64``, ``maxpool``, ``FC-4096``."""
         return self.name
+
+    # ---- lowering ------------------------------------------------------------------------------
+    def tensors(self, a: Any, ins: tuple[Shape, ...]) -> list[TensorSpec]:
+        """Weights and buffers, in PyTorch's registration order (state_dict order)."""
+        return []
+
+    def torch(self, a: Any, ins: tuple[Shape, ...]) -> TorchCode:
+        """PyTorch source for this layer (see ``TorchCode``)."""
+        raise NotImplementedError(f"{self.name} has no PyTorch lowering")
+
+    def onnx(self, b: OnnxBuilder, a: Any, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        """Emit ONNX nodes through ``b`` (the main one named ``name``); return the output value."""
+        raise NotImplementedError(f"{self.name} has no ONNX lowering")
 
 
 def _coerce(f: dataclasses.Field, value: Any, key: str, op: str, loc: SourceLoc) -> Any:

@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..ir import Shape
-from . import OpDef, opt, register
+from . import OpDef, TorchCode, opt, register
+
+if TYPE_CHECKING:
+    from ..codegen.onnx import OnnxBuilder
 
 
 class _Activation(OpDef):
     inplace = True
     is_activation = True
+    # Lowerings as data: a torch expression template ({0} the input, {a} the Attrs) and an
+    # ONNX op with attributes read from Attrs fields (ONNX name -> field).
+    torch_expr: ClassVar[str] = ""
+    onnx_op: ClassVar[str] = ""
+    onnx_attrs: ClassVar[dict[str, str]] = {}
+
+    def torch(self, a: Any, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, self.torch_expr.format("{0}", a=a))  # keeps {0} for the driver
+
+    def onnx(self, b: OnnxBuilder, a: Any, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        attrs = {k: getattr(a, f) for k, f in self.onnx_attrs.items()}
+        return b.node(self.onnx_op, inputs, name, **attrs)
 
 
 @register("relu")
 class ReLU(_Activation):
     """Rectified linear unit max(0, x)."""
+
+    torch_expr, onnx_op = "torch.relu({0})", "Relu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +48,9 @@ class LeakyReLU(_Activation):
 
     Attrs = LeakyAttrs
     positional = ("slope",)
+
+    torch_expr, onnx_op = "F.leaky_relu({0}, {a.slope!r})", "LeakyRelu"
+    onnx_attrs = {"alpha": "slope"}
 
     def notation(self, a: LeakyAttrs, ins: tuple[Shape, ...]) -> str:
         return f"leakyrelu {a.slope:g}"
@@ -46,15 +68,22 @@ class ELU(_Activation):
     Attrs = EluAttrs
     positional = ("alpha",)
 
+    torch_expr, onnx_op = "F.elu({0}, {a.alpha!r})", "Elu"
+    onnx_attrs = {"alpha": "alpha"}
+
 
 @register("tanh")
 class Tanh(_Activation):
     """Hyperbolic tangent (LeNet-5)."""
 
+    torch_expr, onnx_op = "torch.tanh({0})", "Tanh"
+
 
 @register("sigmoid")
 class Sigmoid(_Activation):
     """Logistic sigmoid (SENet's gate)."""
+
+    torch_expr, onnx_op = "torch.sigmoid({0})", "Sigmoid"
 
 
 @register("identity", "linear_act")
@@ -62,6 +91,8 @@ class Identity(_Activation):
     """The identity: a named no-op, e.g. an explicit shortcut branch."""
 
     transparent = True
+
+    torch_expr, onnx_op = "{0}", "Identity"
 
 
 @register("softmax", "soft-max")
@@ -72,3 +103,10 @@ class Softmax(OpDef):
 
     def notation(self, a: object, ins: tuple[Shape, ...]) -> str:
         return "soft-max"
+
+    def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, "torch.softmax({0}, 1)")
+
+    def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        return b.node("Softmax", inputs, name, axis=1)

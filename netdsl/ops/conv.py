@@ -7,10 +7,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import NetdslError, NetdslWarning, SourceLoc
 from ..ir import Shape
-from . import OpDef, opt, register
+from . import OpDef, TensorSpec, TorchCode, opt, register
+
+if TYPE_CHECKING:
+    from ..codegen.onnx import OnnxBuilder
 
 
 def _spatial(ins: tuple[Shape, ...], op: str, loc: SourceLoc | None) -> tuple[int, int, int]:
@@ -120,9 +124,41 @@ class Conv2d(OpDef):
             s += f" groups {a.groups}"
         return s
 
+    def tensors(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> list[TensorSpec]:
+        cin = int(ins[0][1]) // a.groups
+        rf = a.kernel[0] * a.kernel[1]
+        # fan_out as PyTorch computes it: out channels × receptive field, groups not divided out
+        w = TensorSpec("weight", (a.out, cin, *a.kernel), "fan", (cin * rf, a.out * rf))
+        return [w, TensorSpec("bias", (a.out,), "zeros")] if a.bias else [w]
+
+    def torch(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> TorchCode:
+        args = [str(ins[0][1]), str(a.out), _tk(a.kernel)]
+        for key, value, default in (("stride", a.stride, (1, 1)), ("padding", a.padding, (0, 0)),
+                                    ("dilation", a.dilation, (1, 1))):
+            if value != default:
+                args.append(f"{key}={_tk(value)}")
+        if a.groups != 1:
+            args.append(f"groups={a.groups}")
+        if not a.bias:
+            args.append("bias=False")
+        return TorchCode(f"nn.Conv2d({', '.join(args)})", "{m}({0})")
+
+    def onnx(self, b: OnnxBuilder, a: ConvAttrs, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        params = [b.param(f"{name}.weight")] + ([b.param(f"{name}.bias")] if a.bias else [])
+        ph, pw = a.padding
+        return b.node("Conv", [inputs[0], *params], name, kernel_shape=list(a.kernel),
+                      strides=list(a.stride), pads=[ph, pw, ph, pw],
+                      dilations=list(a.dilation), group=a.groups)
+
 
 def _k(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def _tk(pair: tuple[int, int]) -> str:
+    """A size pair as PyTorch source: ``3`` or ``(1, 7)``."""
+    return str(pair[0]) if pair[0] == pair[1] else f"({pair[0]}, {pair[1]})"
 
 
 def _dropped_warning(op: str, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int],
@@ -184,15 +220,37 @@ class _Pool(OpDef):
             return self.name
         return f"{self.name}{_k(a.kernel)}/{_k(a.step)}"
 
+    torch_fn: ClassVar[str] = ""  # torch.nn.functional name
+    onnx_op: ClassVar[str] = ""
+    torch_extra: ClassVar[str] = ""  # trailing keyword arguments of the functional call
+
+    def torch(self, a: PoolAttrs, ins: tuple[Shape, ...]) -> TorchCode:
+        args = [_tk(a.kernel), _tk(a.step), _tk(a.pad)]
+        if a.ceil:
+            args.append("ceil_mode=True")
+        return TorchCode(None, f"F.{self.torch_fn}({{0}}, {', '.join(args)}{self.torch_extra})")
+
+    def onnx(self, b: OnnxBuilder, a: PoolAttrs, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        ph, pw = a.pad
+        # ONNX AveragePool's count_include_pad defaults to 0: PyTorch's count_include_pad=False
+        return b.node(self.onnx_op, inputs, name, kernel_shape=list(a.kernel),
+                      strides=list(a.step), pads=[ph, pw, ph, pw], ceil_mode=int(a.ceil))
+
 
 @register("maxpool", "max_pool", "pool")
 class MaxPool(_Pool):
     """Max pooling: ``maxpool`` (2/2, VGG), ``maxpool3/2 pad 1`` (ResNet), ``maxpool3/2 ceil``."""
 
+    torch_fn, onnx_op = "max_pool2d", "MaxPool"
+
 
 @register("avgpool", "avg_pool")
 class AvgPool(_Pool):
     """Average pooling (zero padding is not counted in the mean): ``avgpool2/2``, ``avgpool5/3``."""
+
+    torch_fn, onnx_op = "avg_pool2d", "AveragePool"
+    torch_extra = ", count_include_pad=False"
 
 
 @register("gap", "globalavgpool", "global_avgpool", "avgpool_global")
@@ -205,3 +263,10 @@ class GlobalAvgPool(OpDef):
 
     def notation(self, a: object, ins: tuple[Shape, ...]) -> str:
         return "global avgpool"
+
+    def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, "F.adaptive_avg_pool2d({0}, 1)")
+
+    def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        return b.node("GlobalAveragePool", inputs, name)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import NetdslError, SourceLoc
 from ..ir import Shape
-from . import OpDef, opt, register
+from . import OpDef, TensorSpec, TorchCode, opt, register
+
+if TYPE_CHECKING:
+    from ..codegen.onnx import OnnxBuilder
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,23 @@ class Linear(OpDef):
 
     def notation(self, a: FcAttrs, ins: tuple[Shape, ...]) -> str:
         return f"FC-{a.out}"
+
+    def tensors(self, a: FcAttrs, ins: tuple[Shape, ...]) -> list[TensorSpec]:
+        n = features(ins[0])
+        w = TensorSpec("weight", (a.out, n), "fan", (n, a.out))
+        return [w, TensorSpec("bias", (a.out,), "zeros")] if a.bias else [w]
+
+    def torch(self, a: FcAttrs, ins: tuple[Shape, ...]) -> TorchCode:
+        ctor = f"nn.Linear({features(ins[0])}, {a.out}{'' if a.bias else ', bias=False'})"
+        return TorchCode(ctor, "{m}(torch.flatten({0}, 1))" if len(ins[0]) > 2 else "{m}({0})")
+
+    def onnx(self, b: OnnxBuilder, a: FcAttrs, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        x = inputs[0]
+        if len(ins[0]) > 2:
+            x = b.node("Flatten", [x], f"{name}/flatten", axis=1)
+        params = [b.param(f"{name}.weight")] + ([b.param(f"{name}.bias")] if a.bias else [])
+        return b.node("Gemm", [x, *params], name, transB=1)
 
 
 def features(shape: Shape) -> int:
@@ -65,6 +86,29 @@ class BatchNorm(OpDef):
     def notation(self, a: BnAttrs, ins: tuple[Shape, ...]) -> str:
         return "BN"
 
+    def tensors(self, a: BnAttrs, ins: tuple[Shape, ...]) -> list[TensorSpec]:
+        c = (int(ins[0][1]),)
+        # running statistics start as PyTorch's (mean 0, var 1), so both backends agree at init
+        return [TensorSpec("weight", c, "ones"), TensorSpec("bias", c, "zeros"),
+                TensorSpec("running_mean", c, "zeros", trainable=False),
+                TensorSpec("running_var", c, "ones", trainable=False)]
+
+    def torch(self, a: BnAttrs, ins: tuple[Shape, ...]) -> TorchCode:
+        args = [str(ins[0][1])]
+        if a.eps != 1e-5:
+            args.append(f"eps={a.eps!r}")
+        if a.momentum != 0.1:
+            args.append(f"momentum={a.momentum!r}")
+        kind = "BatchNorm2d" if len(ins[0]) == 4 else "BatchNorm1d"
+        return TorchCode(f"nn.{kind}({', '.join(args)})", "{m}({0})")
+
+    def onnx(self, b: OnnxBuilder, a: BnAttrs, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        params = [b.param(f"{name}.{t}") for t in ("weight", "bias", "running_mean", "running_var")]
+        # ONNX momentum is the weight of the old statistics; PyTorch's is that of the new ones
+        return b.node("BatchNormalization", [inputs[0], *params], name, epsilon=a.eps,
+                      momentum=1.0 - a.momentum)
+
 
 @dataclass(frozen=True, slots=True)
 class DropoutAttrs:
@@ -83,6 +127,13 @@ class Dropout(OpDef):
     def notation(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> str:
         return f"dropout {a.p:g}"
 
+    def torch(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, f"F.dropout({{0}}, {a.p!r}, self.training)")
+
+    def onnx(self, b: OnnxBuilder, a: DropoutAttrs, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        return inputs[0]  # inference form: dropout is the identity and emits no node
+
 
 @dataclass(frozen=True, slots=True)
 class LrnAttrs:
@@ -100,6 +151,13 @@ class LocalResponseNorm(OpDef):
     Attrs = LrnAttrs
     positional = ("size",)
 
+    def validate(self, a: LrnAttrs, loc: SourceLoc) -> None:
+        if a.size % 2 == 0:
+            # an even window has no centre: PyTorch puts the extra channel before, ONNX after
+            raise NetdslError(f"LRN size must be odd, got {a.size}", loc,
+                              hint="PyTorch and ONNX centre even windows differently; "
+                                   "use e.g. 5 (AlexNet)")
+
     def infer(self, a: LrnAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         if len(ins[0]) != 4:
             raise NetdslError("LRN expects a C×H×W input", loc)
@@ -107,3 +165,12 @@ class LocalResponseNorm(OpDef):
 
     def notation(self, a: LrnAttrs, ins: tuple[Shape, ...]) -> str:
         return "LRN"
+
+    def torch(self, a: LrnAttrs, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, f"F.local_response_norm({{0}}, {a.size}, alpha={a.alpha!r}, "
+                               f"beta={a.beta!r}, k={a.k!r})")
+
+    def onnx(self, b: OnnxBuilder, a: LrnAttrs, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        # both divide alpha by size: (k + alpha/size · Σx²)^beta
+        return b.node("LRN", inputs, name, size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)

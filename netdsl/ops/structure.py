@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import NetdslError, NetdslShapeError, SourceLoc
 from ..ir import Shape
-from . import OpDef, opt, register
+from . import OpDef, TorchCode, opt, register
 from .dense import features
+
+if TYPE_CHECKING:
+    from ..codegen.onnx import OnnxBuilder
+
+_END = 2**63 - 1  # ONNX Slice's "to the end"
 
 
 def _dims(shape: Shape) -> str:
@@ -29,6 +35,13 @@ class Add(OpDef):
                                             "a projection shortcut")
         return ins[0]
 
+    def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, " + ".join(f"{{{i}}}" for i in range(len(ins))))
+
+    def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        return b.node("Add" if len(inputs) == 2 else "Sum", inputs, name)
+
 
 @register("mul", "scale_channels")
 class Mul(OpDef):
@@ -46,6 +59,17 @@ class Mul(OpDef):
                                hint=f"the gate needs one value per channel of the input: "
                                     f"{x[1] if len(x) > 1 else 'C'} (C or C×1×1)")
 
+    def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        x, g = ins
+        return TorchCode(None, "{0} * {1}[:, :, None, None]" if len(g) < len(x) else "{0} * {1}")
+
+    def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        x, g = inputs
+        if len(ins[1]) < len(ins[0]):  # an (N, C) gate: make it (N, C, 1, 1) to broadcast
+            g = b.node("Unsqueeze", [g, b.ints(f"{name}/axes", [2, 3])], f"{name}/unsqueeze")
+        return b.node("Mul", [x, g], name)
+
 
 @register("concat", "cat")
 class Concat(OpDef):
@@ -62,6 +86,13 @@ class Concat(OpDef):
                                        hint="give every branch the same stride and padding")
         return (first[0], sum(int(s[1]) for s in ins), *first[2:])
 
+    def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, f"torch.cat([{', '.join(f'{{{i}}}' for i in range(len(ins)))}], 1)")
+
+    def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        return b.node("Concat", inputs, name, axis=1)
+
 
 @register("flatten")
 class Flatten(OpDef):
@@ -71,6 +102,13 @@ class Flatten(OpDef):
 
     def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         return (ins[0][0], features(ins[0]))
+
+    def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, "torch.flatten({0}, 1)")
+
+    def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        return b.node("Flatten", inputs, name, axis=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +133,24 @@ class PadShortcut(OpDef):
 
     def notation(self, a: PadShortcutAttrs, ins: tuple[Shape, ...]) -> str:
         return f"shortcut A-{a.out}" + (f"/{a.stride[0]}" if a.stride != (1, 1) else "")
+
+    def torch(self, a: PadShortcutAttrs, ins: tuple[Shape, ...]) -> TorchCode:
+        sh, sw = a.stride
+        x = "{0}" if a.stride == (1, 1) else f"{{0}}[:, :, ::{sh}, ::{sw}]"
+        extra = a.out - int(ins[0][1])
+        return TorchCode(None, f"F.pad({x}, (0, 0, 0, 0, 0, {extra}))" if extra else x)
+
+    def onnx(self, b: OnnxBuilder, a: PadShortcutAttrs, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        x, extra = inputs[0], a.out - int(ins[0][1])
+        if a.stride != (1, 1):
+            last = f"{name}/slice" if extra else name
+            x = b.node("Slice", [x, b.ints(f"{name}/starts", [0, 0]),
+                                 b.ints(f"{name}/ends", [_END, _END]),
+                                 b.ints(f"{name}/axes", [2, 3]),
+                                 b.ints(f"{name}/steps", list(a.stride))], last)
+        if extra:  # zero channels appended at the end: pads are [begins…, ends…] per axis
+            x = b.node("Pad", [x, b.ints(f"{name}/pads", [0, 0, 0, 0, 0, extra, 0, 0])], name)
+        if x == inputs[0]:
+            x = b.node("Identity", [x], name)
+        return x

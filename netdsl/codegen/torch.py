@@ -1,0 +1,241 @@
+"""NetGraph -> PyTorch: readable standalone source, and the module made by executing it.
+
+One lowering: ``to_torch`` executes the exact text ``to_torch_source`` returns (as FX's
+``GraphModule`` executes its generated ``forward``), registered in ``linecache`` so
+tracebacks show the generated lines. Submodules are nested by the IR's dotted names, so
+``layer1.0.conv1`` becomes ``self.layer1["0"].conv1`` and its weight the state_dict key
+``layer1.0.conv1.weight``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import keyword
+import linecache
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__, ops
+from ..errors import NetdslError
+from ..ir import INPUT, Layer
+from ..network import Network
+from .weights import init_weights, match_weights
+
+INDENT = " " * 8
+
+
+class _Namespace:
+    """Fresh Python identifiers from IR names, never a keyword, builtin or taken name (FX)."""
+
+    def __init__(self, reserved: set[str]) -> None:
+        self.used = set(reserved) | set(keyword.kwlist) | set(dir(builtins))
+
+    def create(self, base: str) -> str:
+        name = re.sub(r"\W", "_", base) or "v"
+        if name[0].isdigit():
+            name = "_" + name
+        cand, k = name, 0
+        while cand in self.used:
+            k += 1
+            cand = f"{name}_{k}"
+        self.used.add(cand)
+        return cand
+
+
+def _module_attrs() -> frozenset[str]:
+    """Names a submodule cannot take: attributes of nn.ModuleDict (and so of nn.Module)."""
+    from torch import nn
+
+    return frozenset(dir(nn.ModuleDict()))
+
+
+def _class_name(net: Network) -> str:
+    words = re.split(r"[^0-9A-Za-z]+", net.name)
+    name = "".join(w[:1].upper() + w[1:] for w in words if w) or "Net"
+    return name if name[0].isalpha() else "Net" + name
+
+
+def _doc(text: str) -> str:
+    """Text safe inside a triple-quoted docstring."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _comment(lay: Layer, root: str) -> str:
+    if lay.loc is None:
+        return ""
+    line = lay.loc.line + lay.loc.src.line_offset
+    where = f"line {line}" if lay.loc.src.path == root else f"{Path(lay.loc.src.path).name}:{line}"
+    return f"  # {where}"
+
+
+class _Modules:
+    """The submodule tree: emits ``__init__`` lines and gives each dotted name its access path."""
+
+    def __init__(self, taken: frozenset[str]) -> None:
+        self.taken = taken
+        self.paths: dict[str, tuple[str, bool]] = {"": ("self", False)}  # name -> (expr, is_dict)
+        self.lines: list[str] = []
+
+    def _child(self, parent: str, part: str) -> tuple[str, str]:
+        """(access expression, assignment statement with ``{}`` for the value) of ``part``."""
+        expr, is_dict = self.paths[parent]
+        if part.isidentifier() and not keyword.iskeyword(part):
+            return f"{expr}.{part}", f"{expr}.{part} = {{}}"
+        if is_dict:
+            return f'{expr}["{part}"]', f'{expr}["{part}"] = {{}}'
+        return f'{expr}._modules["{part}"]', f'{expr}.add_module("{part}", {{}})'
+
+    def add(self, lay: Layer, ctor: str, comment: str) -> str:
+        parts = lay.name.split(".")
+        for i, part in enumerate(parts):
+            if part in self.taken:
+                raise NetdslError(f"layer name '{lay.name}' cannot be a PyTorch submodule: "
+                                  f"'{part}' is an attribute of nn.Module", lay.loc,
+                                  hint="rename the layer or its block")
+            name = ".".join(parts[:i + 1])
+            leaf = i == len(parts) - 1
+            if name in self.paths and not leaf:
+                continue
+            if name in self.paths:
+                raise NetdslError(f"'{lay.name}' names both a layer and a scope of layers",
+                                  lay.loc, hint="rename the layer")
+            parent = ".".join(parts[:i])
+            expr, assign = self._child(parent, part)
+            value = ctor if leaf else "nn.ModuleDict()"
+            self.lines.append(f"{INDENT}{assign.format(value)}{comment if leaf else ''}")
+            self.paths[name] = (expr, not leaf)
+        return self.paths[lay.name][0]
+
+
+def _source(net: Network, aux: bool) -> tuple[str, str]:
+    layers = [lay for lay in net.graph.layers()
+              if lay.op != "input" and (aux or not lay.aux)]
+    outputs = [o for o in net.graph.outputs if aux or not net.graph[o].aux]
+    # liveness: the index of each value's last reader; graph outputs live to the end
+    last: dict[str, int] = {}
+    for i, lay in enumerate(layers):
+        for src in lay.inputs:
+            last[src] = i
+    for o in outputs:
+        last[o] = len(layers)
+
+    mods = _Modules(_module_attrs())
+    ns = _Namespace({"self", "torch", "nn", "F"})
+    var = {INPUT: ns.create("x")}  # value -> variable
+    # One variable per scope, rebound along its chain (``layer1_0 = …bn1(layer1_0)``);
+    # the top scope's is the input ``x``. A variable is free once its value has no readers left.
+    scope_var = {"": var[INPUT]}
+    holds = {var[INPUT]: INPUT}  # variable -> the value it holds now
+    body: list[str] = []
+    in_aux = False
+    for i, lay in enumerate(layers):
+        op = ops.OPS[lay.op]
+        code = op.torch(lay.attrs, net.in_shapes(lay))
+        comment = _comment(lay, net.path)
+        m = mods.add(lay, code.module, comment) if code.module else None
+        expr = code.forward.format(*(var[s] for s in lay.inputs), m=m)
+        scope = lay.name.rpartition(".")[0]
+        if scope not in scope_var:
+            scope_var[scope] = ns.create(scope)
+        out = scope_var[scope]
+        if out in holds and last[holds[out]] > i:  # still needed: take a fresh one
+            out = ns.create(scope or lay.name)
+        var[lay.name] = out
+        if lay.aux != in_aux:
+            if lay.aux:
+                body.append(f"{INDENT}if self.training:  # auxiliary heads: training only")
+            in_aux = lay.aux
+        pad = INDENT + ("    " if in_aux else "")
+        body.append(f"{pad}{out} = {expr}{comment}")
+        gone = [var[s] for s in dict.fromkeys(lay.inputs)
+                if last[s] == i and var[s] != out and holds.get(var[s]) == s]
+        for v in gone:
+            del holds[v]
+        holds[out] = lay.name
+        if gone:  # free activations nobody reads again (FX sets them to None)
+            body.append(f"{pad}del {', '.join(gone)}")
+    main = var[outputs[0]]
+    if len(outputs) > 1:
+        body.append(f"{INDENT}if self.training:")
+        body.append(f"{INDENT}    return {', '.join(var[o] for o in outputs)}")
+    body.append(f"{INDENT}return {main}")
+
+    cls = _class_name(net)
+    shape = "×".join(map(str, net.input_shape[1:]))
+    out_shape = "×".join(map(str, net.output_shape[1:]))
+    train = (f" In training mode forward returns (main, {', '.join(outputs[1:])})."
+             if len(outputs) > 1 else "")
+    title = _doc(net.header.title or net.name)
+    src = f'''"""{title}: generated by netdsl {__version__} from {_doc(net.path)}.
+
+Standalone PyTorch (no netdsl import). Input N×{shape}, output N×{out_shape}.{train}
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class {cls}(nn.Module):
+    """{title}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+{chr(10).join(mods.lines) or INDENT + "pass"}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+{chr(10).join(body)}
+'''
+    return src, cls
+
+
+def to_torch_source(net: Network, aux: bool = True) -> str:
+    """Readable, standalone PyTorch source of the network: one ``nn.Module`` class.
+
+    Args:
+        net: a loaded network.
+        aux: include the auxiliary heads (computed in training mode only).
+
+    Raises:
+        NetdslError: when a layer name cannot be a submodule name.
+    """
+    return _source(net, aux)[0]
+
+
+def to_torch(net: Network, seed: int = 0, aux: bool = True,
+             weights: Mapping[str, np.ndarray] | None = None) -> Any:
+    """The network as an ``nn.Module``, by executing ``to_torch_source(net)``.
+
+    Training mode returns (main, *aux outputs) when the spec has auxiliary heads; eval mode
+    the main output. Weights follow the spec's ``init`` with ``seed`` (the same tensors as
+    ``to_onnx(net, seed=seed)``), or are ``weights`` under netdsl's names.
+
+    Args:
+        net: a loaded network.
+        seed: the random seed of the initialization.
+        aux: include the auxiliary heads.
+        weights: tensors under state_dict names instead of the initialization.
+    """
+    import torch
+
+    src, cls_name = _source(net, aux)
+    digest = hashlib.sha1(src.encode()).hexdigest()[:12]
+    filename = f"<netdsl:{net.name}:{digest}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
+    scope: dict[str, Any] = {"__name__": f"netdsl_generated_{digest}"}
+    exec(compile(src, filename, "exec"), scope)
+    with torch.device("meta"):  # no default init: the weights are assigned below
+        module = scope[cls_name]()
+    w = (init_weights(net, seed, aux=aux) if weights is None
+         else match_weights(net, weights, aux=aux))
+    # the numpy arrays become the tensors' storage (no copy); counters PyTorch keeps are zero
+    state = {key: torch.from_numpy(w[key]) if key in w else torch.zeros((), dtype=t.dtype)
+             for key, t in module.state_dict().items()}
+    assert w.keys() <= state.keys(), sorted(w.keys() - state.keys())  # one lowering: never
+    module.load_state_dict(state, strict=True, assign=True)
+    return module.train()

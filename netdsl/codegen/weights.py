@@ -1,0 +1,211 @@
+"""Weights as numpy arrays keyed by state_dict names: seeded init, checkpoint loading, matching.
+
+Both backends take their weights from here, so ``to_torch(net, seed=s)`` and
+``to_onnx(net, seed=s)`` hold identical tensors. Names are ``<layer>.<tensor>``
+(``layer1.0.conv1.weight``), the PyTorch state_dict keys.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .. import ops
+from ..errors import NetdslError
+from ..network import Network
+from ..ops import TensorSpec
+
+Weights = dict[str, np.ndarray]
+
+# Buffers PyTorch keeps that no backend computes with (BN's step counter): ignored when loading.
+IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+
+def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec, bool]]:
+    """(full name, spec, is-aux) of every weight and buffer, in graph (= state_dict) order."""
+    out = []
+    for lay in net.graph.layers():
+        if lay.op == "input" or (lay.aux and not aux):
+            continue
+        for t in ops.OPS[lay.op].tensors(lay.attrs, net.in_shapes(lay)):
+            out.append((f"{lay.name}.{t.name}", t, lay.aux))
+    return out
+
+
+def init_weights(net: Network, seed: int = 0, aux: bool = False) -> Weights:
+    """Seeded initial weights following the spec's ``init`` (He/Glorot, normal/uniform).
+
+    Conv/FC weights are drawn from one random stream in a single vectorized call and scaled
+    in place per tensor; biases and BN shifts are 0, BN scales and running variances 1. The
+    stream always covers the auxiliary heads, so the inference weights do not depend on
+    ``aux``.
+    """
+    scheme, dist = net.header.init
+    specs = tensor_specs(net, aux=True)
+    total = sum(math.prod(t.shape) for _, t, _ in specs if t.init == "fan")
+    buf = _random(total, seed, dist)
+    out: Weights = {}
+    pos = 0
+    for name, t, is_aux in specs:
+        n = math.prod(t.shape)
+        if t.init != "fan":
+            arr = (np.ones if t.init == "ones" else np.zeros)(t.shape, dtype=np.float32)
+        else:
+            arr = buf[pos:pos + n].reshape(t.shape)  # a view: no copy
+            pos += n
+            fan_in, fan_out = t.fans
+            var = 2.0 / fan_in if scheme == "he" else 2.0 / (fan_in + fan_out)
+            if dist == "normal":
+                arr *= np.float32(math.sqrt(var))
+            else:  # U(-b, b) has variance b²/3
+                bound = np.float32(math.sqrt(3.0 * var))
+                arr *= 2 * bound
+                arr -= bound
+        if aux or not is_aux:
+            out[name] = arr
+    return out
+
+
+CHUNK = 1 << 22  # elements per independently seeded chunk of the random stream
+
+
+def _random(n: int, seed: int, dist: str) -> np.ndarray:
+    """n float32 draws of N(0, 1) or U(0, 1), filled by all cores.
+
+    Chunk i is drawn from its own generator spawned from ``seed``, so the result does not
+    depend on the number of threads (numpy releases the GIL while filling).
+    """
+    buf = np.empty(n, dtype=np.float32)
+    seeds = np.random.SeedSequence(seed).spawn(-(-n // CHUNK))
+
+    def fill(i: int) -> None:
+        rng = np.random.default_rng(seeds[i])
+        part = buf[i * CHUNK:(i + 1) * CHUNK]
+        if dist == "normal":
+            rng.standard_normal(out=part, dtype=np.float32)
+        else:
+            rng.random(out=part, dtype=np.float32)
+
+    with ThreadPoolExecutor(max_workers=min(len(seeds), os.cpu_count() or 1) or 1) as pool:
+        list(pool.map(fill, range(len(seeds))))
+    return buf
+
+
+def read_checkpoint(path: str | Path) -> Weights:
+    """Tensors of a ``.safetensors`` file or a PyTorch ``.pt``/``.pth`` state_dict, in file order.
+
+    A .pt file may hold the state_dict itself or a dict with a ``state_dict`` or ``model`` entry
+    (the usual training checkpoints). Reading .pt needs PyTorch; .safetensors does not.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NetdslError("no such weights file", path=str(path), hint="check the path")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            return dict(load_file(str(p)))
+        import torch  # a .pt file is a pickle of torch tensors
+
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except ImportError as e:
+        raise NetdslError(f"reading {p.suffix or 'this'} weights needs {e.name}",
+                          path=str(path), hint=f"pip install {e.name}") from None
+    except Exception as e:  # torch and safetensors raise assorted types on corrupt files
+        raise NetdslError(f"cannot read weights: {e}".splitlines()[0], path=str(path),
+                          hint="expected a .safetensors file or a torch.save()d state_dict"
+                          ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, Mapping) or not all(hasattr(v, "numpy") for v in obj.values()):
+        raise NetdslError("the file holds no state_dict (a mapping of names to tensors)",
+                          path=str(path), hint="save model.state_dict(), not the model")
+    return {k: v.detach().cpu().float().numpy() if v.is_floating_point() else v.numpy()
+            for k, v in obj.items()}
+
+
+def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool = False,
+                  path: str = "weights", aux: bool = False) -> Weights:
+    """Check ``given`` against the network's tensors and return them under netdsl's names.
+
+    By name, every expected tensor must be present with its shape and nothing else may be
+    (PyTorch's ``num_batches_tracked`` counters are ignored, and so are the auxiliary heads'
+    tensors of a training checkpoint when ``aux`` is False). By order (``by_order``), the
+    i-th tensor of the checkpoint feeds the i-th tensor of the network, for checkpoints of an
+    equivalent model from another library; any difference in count or shape is refused.
+
+    Args:
+        net: the network the weights are for.
+        given: tensors by name, in the checkpoint's order.
+        by_order: match by position instead of by name.
+        path: the checkpoint, for messages.
+        aux: whether the auxiliary heads' tensors are wanted too.
+
+    Raises:
+        NetdslError: naming every missing, extra or mis-shaped tensor.
+    """
+    every = tensor_specs(net, aux=True)
+    specs = [s for s in every if aux or not s[2]]
+    given = {k: v for k, v in given.items() if not k.endswith(IGNORED_SUFFIXES)}
+    if by_order:
+        if len(given) == len(every) != len(specs):  # a training checkpoint: drop the aux heads
+            w = _match_by_order(every, given, path)
+            return {n: w[n] for n, _, _ in specs}
+        return _match_by_order(specs, given, path)
+    if not aux:
+        heads = {n for n, _, is_aux in every if is_aux}
+        given = {k: v for k, v in given.items() if k not in heads}
+    problems = []
+    names = {n for n, _, _ in specs}
+    missing = [n for n, _, _ in specs if n not in given]
+    extra = [k for k in given if k not in names]
+    bad = [f"{n}: expected {_shape(t.shape)}, got {_shape(given[n].shape)}"
+           for n, t, _ in specs if n in given and tuple(given[n].shape) != t.shape]
+    for what, items in (("missing", missing), ("unexpected", extra), ("mis-shaped", bad)):
+        if items:
+            problems.append(f"{len(items)} {what}: " + _few(items))
+    if problems:
+        hint = ("names differ: if this is the same architecture from another library, "
+                "try --weights-by-order" if missing and extra else
+                f"{net.name} expects {len(specs)} tensors named like '{specs[0][0]}'"
+                if specs else None)
+        raise NetdslError("weights do not fit the network: " + "; ".join(problems), path=path,
+                          hint=hint)
+    return {n: _float32(given[n]) for n, _, _ in specs}
+
+
+def _match_by_order(specs: list[tuple[str, TensorSpec, bool]], given: Mapping[str, np.ndarray],
+                    path: str) -> Weights:
+    theirs = list(given.items())
+    if len(theirs) != len(specs):
+        raise NetdslError(f"weights by order: the file has {len(theirs)} tensors, the network "
+                          f"{len(specs)}", path=path,
+                          hint="the checkpoint is of a different architecture")
+    out = {}
+    for i, ((name, t, _), (key, arr)) in enumerate(zip(specs, theirs, strict=True)):
+        if tuple(arr.shape) != t.shape:
+            raise NetdslError(f"weights by order: tensor #{i} '{key}' has shape "
+                              f"{_shape(arr.shape)}, but #{i} of the network '{name}' is "
+                              f"{_shape(t.shape)}", path=path,
+                              hint="the checkpoint is of a different architecture or orders its "
+                                   "tensors differently; refusing to guess")
+        out[name] = _float32(arr)
+    return out
+
+
+def _float32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _shape(s: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, s)) + "]"
+
+
+def _few(items: list[str], n: int = 5) -> str:
+    return ", ".join(items[:n]) + (f" (and {len(items) - n} more)" if len(items) > n else "")

@@ -1,0 +1,141 @@
+"""Running compiled models with onnxruntime, on the device asked for and nowhere else.
+
+onnxruntime-gpu quietly falls back to the CPU when CUDA cannot start (missing cuDNN, no
+driver); netdsl checks the providers a session actually got and says so instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import NetdslError
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class Session:
+    """An onnxruntime session and the story of how its provider was chosen."""
+
+    sess: Any  # onnxruntime.InferenceSession
+    provider: str  # the provider that actually runs the model
+    note: str  # why this one (e.g. "auto: no CUDA provider in this onnxruntime build")
+
+    @property
+    def input_name(self) -> str:
+        return str(self.sess.get_inputs()[0].name)
+
+    @property
+    def input_shape(self) -> list[Any]:
+        return list(self.sess.get_inputs()[0].shape)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The main (first) output for input ``x``."""
+        return self.sess.run(None, {self.input_name: x})[0]
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise NetdslError("onnxruntime is not installed",
+                          hint='pip install -e ".[cpu]" (or ".[gpu]" on a CUDA machine)') from None
+    return onnxruntime
+
+
+def _model_bytes(model: Any) -> tuple[bytes | str, str]:
+    if isinstance(model, (str, Path)):
+        p = Path(model)
+        if not p.is_file():
+            raise NetdslError("no such model file", path=str(model), hint="check the path")
+        return str(p), str(model)
+    if isinstance(model, bytes):
+        return model, "model"
+    return model.SerializeToString(), "model"  # an onnx.ModelProto
+
+
+def open_session(model: Any, device: str = "auto") -> Session:
+    """An onnxruntime session on ``device``: "cpu", "cuda" (or an error saying why not) or
+    "auto" (CUDA when it works, else the CPU).
+
+    Args:
+        model: a path to an .onnx file, serialized bytes, or an ``onnx.ModelProto``.
+        device: "auto", "cpu" or "cuda".
+
+    Raises:
+        NetdslError: for an unreadable model, or "cuda" when CUDA cannot run it.
+    """
+    if device not in DEVICES:
+        raise NetdslError(f"unknown device '{device}'", hint="use auto, cpu or cuda")
+    ort = _ort()
+    data, where = _model_bytes(model)
+    available = ort.get_available_providers()
+    why_not = None
+    if device in ("auto", "cuda"):
+        if CUDA not in available:
+            why_not = (f"this onnxruntime build has no CUDA provider (it has "
+                       f"{', '.join(available)})")
+        else:
+            sess = _create(ort, data, where, [CUDA, CPU])
+            got = sess.get_providers()
+            if got and got[0] == CUDA:
+                return Session(sess, CUDA, f"{device}: CUDA")
+            why_not = ("onnxruntime's CUDA provider failed to start and it fell back to the "
+                       "CPU (its log above says why: usually the CUDA or cuDNN libraries)")
+        if device == "cuda":
+            raise NetdslError(f"--device cuda: {why_not}",
+                              hint="install onnxruntime-gpu (the gpu extra, not cpu) on a machine "
+                                   "with a working CUDA driver, or use --device auto or cpu")
+    sess = _create(ort, data, where, [CPU])
+    return Session(sess, CPU, f"auto: CPU, since {why_not}" if device == "auto" else "cpu")
+
+
+def _create(ort: Any, data: bytes | str, where: str, providers: list[str]) -> Any:
+    try:
+        return ort.InferenceSession(data, providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types for invalid models
+        raise NetdslError(f"onnxruntime cannot load the model: {str(e).splitlines()[0]}",
+                          path=where) from None
+
+
+def check_input(s: Session, x: np.ndarray) -> np.ndarray:
+    """``x`` as float32 with a batch axis, or an error comparing it with the model's input."""
+    want = s.input_shape
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == len(want) - 1:
+        x = x[None]
+    fixed = [d for d in want[1:]]
+    if x.ndim != len(want) or any(isinstance(d, int) and d != g
+                                  for d, g in zip(fixed, x.shape[1:], strict=True)):
+        raise NetdslError(f"input has shape {list(x.shape)}, the model expects "
+                          f"[N, {', '.join(map(str, fixed))}]")
+    return x
+
+
+def run_onnx(model: Any, x: np.ndarray, device: str = "auto") -> np.ndarray:
+    """Run an ONNX model with onnxruntime and return its main output.
+
+    Args:
+        model: a path to an .onnx file, serialized bytes, or an ``onnx.ModelProto``.
+        x: the input batch (a single example without batch axis is accepted).
+        device: "auto", "cpu" or "cuda" (an error when CUDA is unusable, never a fallback).
+    """
+    s = open_session(model, device)
+    return s.run(check_input(s, x))
+
+
+def time_runs(s: Session, x: np.ndarray, repeat: int) -> tuple[np.ndarray, list[float]]:
+    """The output and ``repeat`` wall-clock latencies in seconds, after one warm-up run."""
+    y = s.run(x)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        s.run(x)
+        times.append(time.perf_counter() - t)
+    return y, times
