@@ -276,7 +276,7 @@ def test_killed_compile_leaves_the_previous_model_and_no_temporary(tmp_path: Pat
     """`netdsl compile` interrupted while it writes: the old model survives, no temp remains."""
     target = tmp_path / "model.onnx"
     target.write_bytes(b"previous model")
-    p = subprocess.Popen([sys.executable, "-m", "netdsl", "compile", "specs/vgg16.net", "-o",
+    p = subprocess.Popen([sys.executable, "-m", "netdsl", "compile", "specs/resnet50.net", "-o",
                           str(target)], cwd=ROOT, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 60
