@@ -40,6 +40,10 @@ def evaluate(e: A.Expr, env: dict[str, Any]) -> Any:
                 if env[n] is FAILED:
                     raise NetdslCascadeError(f"param '{n}' has an error", loc)
                 return env[n]
+            if ops.lookup(n)[0] is not None:
+                raise NetdslError(f"'{n}' is a layer, not a value", loc,
+                                  hint="arguments and sizes are numbers, params or block "
+                                       "parameters; a block body can contain the layer itself")
             raise NetdslError(f"unknown name '{n}'", loc,
                               hint=did_you_mean(n, list(env)) or
                               (f"names here: {', '.join(sorted(env))}" if env else
