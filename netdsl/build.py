@@ -51,6 +51,9 @@ class Scope:
     prefix: str
     counters: dict[str, int] = field(default_factory=dict)
     bound: dict[str, str] = field(default_factory=dict)  # `name = …` -> output node
+    # A named group numbers its unnamed block calls 0, 1, … like nn.Sequential, so that
+    # `layer2 = (bottleneck(128, 2); bottleneck(128) ×3)` names layer2.0 … layer2.3.
+    sequential: bool = False
 
     def child(self, name: str) -> Scope:
         return Scope(f"{self.prefix}{name}.")
@@ -279,8 +282,8 @@ class Builder(Constructs):
             case A.Chain():
                 return self.chain(u, xs, scope, name, env, aux, labels)
             case A.Group():
-                return self.body(u.body, self._one(xs, u.loc), Scope(scope.prefix, scope.counters),
-                                 env, aux)
+                inner = Scope(scope.prefix, scope.counters, sequential=scope is not outer)
+                return self.body(u.body, self._one(xs, u.loc), inner, env, aux)
             case A.Call():
                 return self.call(u, self._one(xs, u.loc), outer, scope, env, aux)
             case A.Construct():
@@ -448,9 +451,10 @@ class Builder(Constructs):
         return scope.child(name)
 
     def auto_name_scope(self, scope: Scope, base: str) -> str:
-        k = scope.counters.get(base, 0) + 1
-        scope.counters[base] = k
-        return f"{base}{k}"
+        key = "" if scope.sequential else base  # "": the sequential index of block calls
+        k = scope.counters.get(key, 0) + 1
+        scope.counters[key] = k
+        return str(k - 1) if scope.sequential else f"{base}{k}"
 
     # ---- whole network ---------------------------------------------------------------------
     def run(self) -> NetGraph:
