@@ -2,41 +2,46 @@
 
 Shapes are inferred as each node is added (every input exists by then), so a failing layer
 is reported at its own line and `residual` knows whether its shortcut needs a projection.
+
+Errors do not stop the build at the first one: a statement that fails is recorded and its
+output becomes a *poisoned* node of unknown shape. Later statements are still checked for
+everything that does not depend on shapes (unknown names, invalid values, block arguments),
+while shape checks that would only repeat the first error are skipped.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import ast as A
 from . import ops
-from .errors import NetdslError, NetdslWarning, SourceLoc, did_you_mean
+from .constructs import CONSTRUCTS, RESIDUAL_OPTIONS, Constructs  # noqa: F401
+from .errors import (
+    NetdslCascadeError,
+    NetdslError,
+    NetdslLimitError,
+    NetdslShapeError,
+    NetdslWarning,
+    SourceLoc,
+    did_you_mean,
+)
+from .header import Header, evaluate, read_header
 from .ir import INPUT, Layer, NetGraph, Shape
+from .limits import (  # noqa: F401  (re-exported: the limits are part of this module's contract)
+    MAX_DEFAULT_WORDS,
+    MAX_ELEMENTS,
+    MAX_INCLUDE_DEPTH,
+    MAX_LAYERS,
+    MAX_NESTING,
+    MAX_PARAMS,
+    LayerEstimate,
+)
+from .passes.unused import unused_outputs
+from .recovery import MAX_ERRORS, collect
 
-MAX_LAYERS = 100_000  # expanded nodes; larger specs are refused before they are built
-MAX_ELEMENTS = 1 << 40  # elements of one activation tensor (per image)
-MAX_PARAMS = 1 << 36  # parameters of one layer
-MAX_INCLUDE_DEPTH = 32
-
-CONSTRUCTS = ("concat", "residual", "scale", "dense", "aux")
-RESIDUAL_OPTIONS = {"shortcut": ("a", "b", "c"), "projection": ("convbn", "conv")}
-INITS = {"he": "he", "kaiming": "he", "glorot": "glorot", "xavier": "glorot"}
-
-
-@dataclass
-class Header:
-    """The spec's header: name, input, parameters and global choices."""
-
-    name: str = "network"
-    title: str | None = None
-    input: tuple[int, ...] | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    cite: str | None = None
-    init: tuple[str, str] = ("he", "normal")
-    activation: str | None = None
+POISON = "<error>"  # op of the placeholder node standing for a statement that failed
 
 
 @dataclass
@@ -46,115 +51,50 @@ class Scope:
     prefix: str
     counters: dict[str, int] = field(default_factory=dict)
     bound: dict[str, str] = field(default_factory=dict)  # `name = …` -> output node
+    # A named group numbers its unnamed block calls 0, 1, … like nn.Sequential, so that
+    # `layer2 = (bottleneck(128, 2); bottleneck(128) ×3)` names layer2.0 … layer2.3.
+    sequential: bool = False
 
     def child(self, name: str) -> Scope:
         return Scope(f"{self.prefix}{name}.")
 
 
-class Builder:
+class Builder(Constructs):
     """Expands one spec (with its includes) into a NetGraph; see ``build``."""
 
     def __init__(self, root: A.SpecFile, files: list[A.SpecFile], overrides: dict[str, Any]):
         self.root = root
         self.graph = NetGraph()
         self.warnings: list[NetdslWarning] = []
-        self.header = Header()
+        self.errors: list[NetdslError] = []
         self.blocks: dict[str, A.BlockDef] = {}
         self.defaults: dict[str, tuple[A.Word, ...]] = {}
         self.stack: list[str] = []  # blocks being expanded, for recursion errors
+        self.sites: list[A.Call] = []  # the calls that led to the current statement
+        self.depth = 0  # nested bodies being expanded
         self.auto_acts: set[str] = set()
         self.scopes: set[str] = set()  # scope prefixes handed out by `fresh`
         self._warned: set[str] = set()
+        self._failed: set[tuple[Any, ...]] = set()  # locations and messages already reported
+        self._taken: dict[str, int] = {}  # last suffix given to a repeated name: no rescans
         for f in files:  # includes first, the root last: later definitions win
             for b in f.blocks:
                 self.blocks[b.name] = b
             for d in f.defaults:
-                self.defaults[d.op.lower()] = self.defaults.get(d.op.lower(), ()) + d.words
-        self._read_header(root, overrides)
-
-    # ---- header --------------------------------------------------------------------------
-    def _read_header(self, spec: A.SpecFile, overrides: dict[str, Any]) -> None:
-        h = self.header
-        h.name = Path(spec.src.path).stem if spec.src.path.endswith(".net") else "network"
-        seen: dict[str, SourceLoc] = {}
-        for s in spec.settings:
-            if s.key in seen and s.key != "param":
-                raise NetdslError(f"'{s.key}' is given twice (first at line {seen[s.key].line})",
-                                  s.loc, hint="keep one")
-            seen[s.key] = s.loc
-            if s.key == "network":
-                h.name = str(s.values[0])
-                h.title = str(s.values[1]) if len(s.values) > 1 else None
-            elif s.key == "input":
-                dims = tuple(int(v) for v in s.values)  # type: ignore[call-overload]
-                if any(d < 1 for d in dims) or len(dims) not in (1, 3):
-                    raise NetdslError(f"input must be C×H×W or a feature count, got "
-                                      f"{'×'.join(map(str, dims))}", s.loc,
-                                      hint="e.g. input 3x224x224")
-                if math.prod(dims) > MAX_ELEMENTS or any(d >= ops.MAX_DIM for d in dims):
-                    raise NetdslError("input is absurdly large", s.loc,
-                                      hint=f"at most {MAX_ELEMENTS:,} elements")
-                h.input = dims
-            elif s.key == "param":
-                name, expr = s.values
-                h.params[str(name)] = overrides.get(str(name), self.eval(expr, h.params))
-            elif s.key == "cite":
-                h.cite = str(s.values[0])
-            elif s.key == "init":
-                scheme = INITS.get(str(s.values[0]))
-                dist = str(s.values[1]) if len(s.values) > 1 else "normal"
-                if scheme is None or dist not in ("normal", "uniform"):
-                    raise NetdslError(f"unknown init '{' '.join(map(str, s.values))}'", s.loc,
-                                      hint="write init he|glorot normal|uniform")
-                h.init = (scheme, dist)
-            elif s.key == "activation":
-                op, _ = ops.lookup(str(s.values[0]))
-                if op is None or not op.is_activation:
-                    acts = [o.name for o in ops.OPS.values() if o.is_activation]
-                    raise NetdslError(f"unknown activation '{s.values[0]}'", s.loc,
-                                      hint=did_you_mean(str(s.values[0]), acts)
-                                      or "one of " + ", ".join(acts))
-                h.activation = op.name
-        unknown = set(overrides) - set(h.params)
-        if unknown:
-            raise NetdslError(f"no param '{sorted(unknown)[0]}' in {spec.src.path}",
-                              path=spec.src.path,
-                              hint="params: " + (", ".join(h.params) or "none"))
-        if h.input is None:
-            loc = SourceLoc(spec.src, 1, 1)
-            raise NetdslError("the spec has no 'input' line", loc,
-                              hint="add e.g. 'input 3x224x224' (C×H×W) to the header")
+                words = self.defaults.get(d.op.lower(), ()) + d.words
+                if len(words) > MAX_DEFAULT_WORDS:  # every layer of the type reads them all
+                    raise NetdslError(f"more than {MAX_DEFAULT_WORDS} default words for "
+                                      f"'{d.op}'", d.loc, hint="one 'default' line per option "
+                                      "is enough: the last one wins")
+                self.defaults[d.op.lower()] = words
+        self.header: Header = read_header(root, overrides, self.errors)
 
     # ---- expressions ---------------------------------------------------------------------
-    def eval(self, e: A.Expr, env: dict[str, Any]) -> Any:
-        match e:
-            case A.Num(value=v):
-                return v
-            case A.Ref(name=n, loc=loc):
-                if n in env:
-                    return env[n]
-                raise NetdslError(f"unknown name '{n}'", loc,
-                                  hint=did_you_mean(n, env) or
-                                  (f"names here: {', '.join(sorted(env))}" if env else
-                                   "declare it with 'param' or as a block parameter"))
-            case A.Neg(operand=x):
-                return -self.eval(x, env)
-            case A.BinOp(op=op, left=l, right=r, loc=loc):
-                a, b = self.eval(l, env), self.eval(r, env)
-                if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                           for v in (a, b)):
-                    raise NetdslError(f"'{op}' needs numbers, got {a!r} and {b!r}", loc)
-                if op in "/%" and b == 0:
-                    raise NetdslError("division by zero", loc)
-                v = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                     "/": lambda: a // b if isinstance(a, int) and isinstance(b, int) else a / b,
-                     "%": lambda: a % b}[op]()
-                if isinstance(v, int) and abs(v) >= 1 << 62:
-                    raise NetdslError("arithmetic result is absurdly large", loc)
-                return v
-        raise AssertionError(e)
+    @staticmethod
+    def eval(e: A.Expr, env: dict[str, Any]) -> Any:
+        return evaluate(e, env)
 
-    def _count(self, e: A.Expr, env: dict[str, Any], what: str) -> int:
+    def _count(self, e: A.Expr, env: dict[str, Any], what: str = "repetition") -> int:
         n = self.eval(e, env)
         loc = _loc(e)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -164,14 +104,43 @@ class Builder:
                               hint="netdsl refuses specs that expand past this size")
         return n
 
+    # ---- errors ----------------------------------------------------------------------------
+    def fail(self, e: NetdslError) -> None:
+        """Record an error of one statement; stop when it is a limit or there are too many."""
+        if isinstance(e, NetdslLimitError):
+            raise e
+        if isinstance(e, NetdslCascadeError):
+            return
+        if not e.notes and self.sites:
+            e.notes = [f"in block '{c.block}', called at {c.loc}" for c in reversed(self.sites)]
+        key = (e.loc.src.path, e.loc.line, e.loc.col) if e.loc else (e.path or "", 0, 0)
+        # inside a block, one bad argument fails at every use of it: report the first
+        same = (e.message, e.hint, *e.notes) if e.notes else key
+        if key in self._failed or same in self._failed:
+            return  # the same line failing again (a block called twice): one report
+        self._failed.update((key, same))
+        self.errors.append(e)
+        if len(self.errors) > MAX_ERRORS:
+            raise NetdslLimitError("too many errors")
+
+    def poison(self, inputs: tuple[str, ...], loc: SourceLoc | None) -> str:
+        """A placeholder of unknown shape for a statement that failed (see the module doc)."""
+        name = f"{POISON}{len(self.graph)}"
+        self.graph.add(Layer(name, POISON, inputs, None, loc, None))  # type: ignore[arg-type]
+        return name
+
     # ---- nodes -----------------------------------------------------------------------------
     def node(self, op: ops.OpDef, attrs: Any, inputs: tuple[str, ...], loc: SourceLoc | None,
              scope: Scope, base: str | None = None, name: str | None = None,
-             aux: bool = False) -> str:
-        """Add one layer (auto-named from ``base`` unless ``name``), inferring its shape."""
+             aux: bool = False, labels: tuple[str, ...] | None = None) -> str:
+        """Add one layer (auto-named from ``base`` unless ``name``), inferring its shape.
+
+        ``labels`` say what the inputs are (``branch 2``, ``the shortcut``) for messages about
+        inputs that disagree; by default, the layers producing them.
+        """
         if len(self.graph) >= MAX_LAYERS:
-            raise NetdslError(f"the network expands past {MAX_LAYERS:,} layers", loc,
-                              hint="netdsl refuses specs that expand past this size")
+            raise NetdslLimitError(f"the network expands past {MAX_LAYERS:,} layers", loc,
+                                   hint="netdsl refuses specs that expand past this size")
         full = self.unique(scope, name) if name else self.auto_name(scope, base or op.name)
         ins = tuple(self.graph[i].out for i in inputs)
         if op.arity is not None and len(ins) != op.arity:
@@ -179,55 +148,120 @@ class Builder:
         if op.arity is None and len(ins) < 2:
             raise NetdslError(f"{op.name} takes two or more inputs, got {len(ins)}", loc,
                               hint="name the inputs with 'from a, b'")
-        out = op.infer(attrs, ins, loc)
+        if any(s is None for s in ins):  # after an error upstream: shapes unknown, not checked
+            self.graph.add(Layer(full, op.name, inputs, attrs, loc, None, aux))  # type: ignore[arg-type]
+            return full
+        try:
+            out = op.infer(attrs, ins, loc)
+        except NetdslShapeError as e:
+            raise self._name_operands(e, inputs, labels) from None
         elements = math.prod(int(d) for d in out[1:])
-        if elements > MAX_ELEMENTS or op.params(attrs, ins) > MAX_PARAMS:
-            raise NetdslError(f"{op.name} output {'×'.join(map(str, out[1:]))} is absurdly large",
-                              loc, hint=f"limits: {MAX_ELEMENTS:,} elements per tensor, "
-                                        f"{MAX_PARAMS:,} parameters per layer")
+        if elements > MAX_ELEMENTS:
+            raise NetdslError(f"{op.name} output {_dims(out)} has {elements:,} elements, more "
+                              f"than the limit of {MAX_ELEMENTS:,} per tensor", loc,
+                              hint="check the channel counts and the input size")
+        params = op.params(attrs, ins)
+        if params > MAX_PARAMS:
+            raise NetdslError(f"{op.name} has {params:,} parameters, more than the limit of "
+                              f"{MAX_PARAMS:,} per layer", loc,
+                              hint=f"its input is {_dims(ins[0])}: is a pooling layer missing?")
         for w in op.warnings(attrs, ins, loc):
-            if w.render() not in self._warned:  # a block line warns once per distinct case
-                self._warned.add(w.render())
+            key = f"{w.loc}: {w.message}"  # a block line warns once per distinct case
+            if key not in self._warned:
+                self._warned.add(key)
                 self.warnings.append(w)
         self.graph.add(Layer(full, op.name, inputs, attrs, loc, out, aux))
         return full
 
+    def _name_operands(self, e: NetdslShapeError, inputs: tuple[str, ...],
+                       labels: tuple[str, ...] | None) -> NetdslError:
+        i, j = e.operands
+
+        def say(k: int) -> str:
+            lay = self.graph[inputs[k]]
+            what = labels[k] if labels else f"'{lay.name}'"
+            where = f"{lay.name}, line {lay.loc.line}" if lay.loc else "the input"
+            return what if labels is None else f"{what} ({where})"
+
+        return NetdslError(f"{e.what}: {say(i)} gives {e.shapes[0]} but {say(j)} gives "
+                           f"{e.shapes[1]}", e.loc, hint=e.hint)
+
     def auto_name(self, scope: Scope, base: str) -> str:
+        key = f"#{scope.prefix}{base}"  # another Scope with this prefix may have numbered it on
         while True:
             k = scope.counters.get(base, 0) + 1
+            if f"{scope.prefix}{base}{k}" in self.graph and k <= self._taken.get(key, 0):
+                k = self._taken[key] + 1
             scope.counters[base] = k
             full = f"{scope.prefix}{base}{k}"
             if full not in self.graph:
+                self._taken[key] = max(k, self._taken.get(key, 0))
                 return full
 
     def unique(self, scope: Scope, name: str) -> str:
         full = f"{scope.prefix}{name}"
-        k = 1
+        key = f"={scope.prefix}{name}"
+        k = self._taken.get(key, 1) if full in self.graph else 1  # names are never freed
         while full in self.graph:
             k += 1
             full = f"{scope.prefix}{name}{k}"
+        self._taken[key] = k
         return full
 
     # ---- statements ------------------------------------------------------------------------
     def body(self, body: A.Body, x: str, scope: Scope, env: dict[str, Any], aux: bool) -> str:
+        """Expand a sequence of statements; a failing statement is recorded, not fatal."""
+        if self.depth >= MAX_NESTING:
+            raise NetdslLimitError(f"groups, constructs and blocks nest more than {MAX_NESTING} "
+                                   "deep", body[0].loc if body else None,
+                                   hint="flatten the spec")
         scope.bound.setdefault(INPUT, x)
-        for st in body:
-            x = self.stmt(st, x, scope, env, aux)
+        self.depth += 1
+        try:
+            for st in body:
+                if self.depth == 1:
+                    self._check_size(st, env)
+                try:
+                    x = self.stmt(st, x, scope, env, aux)
+                except NetdslError as e:
+                    self.fail(e)
+                    x = self.poison((x,), st.loc)
+                    if st.target is not None:
+                        scope.bound[st.target] = x
+        finally:
+            self.depth -= 1
         return x
 
+    def _check_size(self, st: A.Stmt, env: dict[str, Any]) -> None:
+        """Refuse a top-level statement whose expansion would pass MAX_LAYERS, before expanding."""
+        est = LayerEstimate(self.blocks, self.bind, self._count, self.header.activation is not None)
+        n, per = est.stmt(st, env)
+        total = len(self.graph) + n * per
+        if total <= MAX_LAYERS:
+            return
+        what = f"{n:,} × {per:,} = {n * per:,}" if n > 1 else f"{per:,}"
+        msg = f"this statement expands to at least {what} layers"
+        if n * per <= MAX_LAYERS:
+            msg = f"the network reaches at least {total:,} layers with this statement"
+        raise NetdslLimitError(f"{msg}, more than the limit of {MAX_LAYERS:,}", st.loc,
+                               hint="netdsl refuses such specs before building them: lower the "
+                                    "repetition counts")
+
     def stmt(self, st: A.Stmt, x: str, scope: Scope, env: dict[str, Any], aux: bool) -> str:
+        labels = None
         if st.inputs is not None:
             srcs = []
             for n in st.inputs:
                 if n not in scope.bound:
                     raise NetdslError(f"unknown input '{n}'", st.loc,
-                                      hint=did_you_mean(n, scope.bound) or
-                                      "bind it first with 'name = …' in this body")
+                                      hint=did_you_mean(n, list(scope.bound)) or
+                                      f"bind it first with '{n} = …' earlier in this body")
                 srcs.append(scope.bound[n])
             xs = tuple(srcs)
+            labels = tuple(f"'{n}'" for n in st.inputs)
         else:
             xs = (x,)
-        n = self._count(st.repeat, env, "repetition") if st.repeat is not None else 1
+        n = self._count(st.repeat, env) if st.repeat is not None else 1
         single = isinstance(st.unit, A.Chain) and len(st.unit.layers) == 1 and n == 1
         out = xs[0] if len(xs) == 1 else xs  # type: ignore[assignment]
         for i in range(n):
@@ -235,21 +269,21 @@ class Builder:
                 sub, name = scope, st.target
             else:
                 sub, name = scope.child(st.target if n == 1 else f"{st.target}.{i}"), None
-            out = self.unit(st.unit, xs if i == 0 else (out,), scope, sub, name, env, aux)
+            out = self.unit(st.unit, xs if i == 0 else (out,), scope, sub, name, env, aux,
+                            labels if i == 0 else None)
         if st.target is not None:
-            if st.target in scope.bound and st.target != INPUT:
-                pass  # rebinding a name is allowed: the later statement wins, as in Python
-            scope.bound[st.target] = out
+            scope.bound[st.target] = out  # rebinding is allowed: the later statement wins
         return out
 
     def unit(self, u: A.Unit, xs: tuple[str, ...], outer: Scope, scope: Scope,
-             name: str | None, env: dict[str, Any], aux: bool) -> str:
+             name: str | None, env: dict[str, Any], aux: bool,
+             labels: tuple[str, ...] | None = None) -> str:
         match u:
             case A.Chain():
-                return self.chain(u, xs, scope, name, env, aux)
+                return self.chain(u, xs, scope, name, env, aux, labels)
             case A.Group():
-                return self.body(u.body, self._one(xs, u.loc), Scope(scope.prefix, scope.counters),
-                                 env, aux)
+                inner = Scope(scope.prefix, scope.counters, sequential=scope is not outer)
+                return self.body(u.body, self._one(xs, u.loc), inner, env, aux)
             case A.Call():
                 return self.call(u, self._one(xs, u.loc), outer, scope, env, aux)
             case A.Construct():
@@ -263,13 +297,14 @@ class Builder:
         return xs[0]
 
     def chain(self, c: A.Chain, xs: tuple[str, ...], scope: Scope, name: str | None,
-              env: dict[str, Any], aux: bool) -> str:
+              env: dict[str, Any], aux: bool, labels: tuple[str, ...] | None = None) -> str:
         for k, lay in enumerate(c.layers):
             op, kernel = ops.lookup(lay.keyword)
             if op is None:
                 raise self._unknown_layer(lay)
             attrs = op.build(self.layer_args(op, lay, kernel, env), lay.loc)
-            out = self.node(op, attrs, xs, lay.loc, scope, name=name, aux=aux)
+            out = self.node(op, attrs, xs, lay.loc, scope, name=name, aux=aux,
+                            labels=labels if k == 0 else None)
             xs = (out,)
             explicit_next = k + 1 < len(c.layers)
             if op.weight_layer and self.header.activation and not explicit_next:
@@ -352,7 +387,7 @@ class Builder:
         b = self.blocks.get(c.block)
         if b is None:
             op, _ = ops.lookup(c.block)
-            hint = did_you_mean(c.block, self.blocks)
+            hint = did_you_mean(c.block, list(self.blocks))
             if op is not None:
                 hint = f"'{c.block}' is a layer, not a block: write it without parentheses"
             raise NetdslError(f"unknown block '{c.block}'", c.loc,
@@ -363,6 +398,19 @@ class Builder:
             chain = " -> ".join([*self.stack[self.stack.index(c.block):], c.block])
             raise NetdslError(f"block '{c.block}' calls itself ({chain})", c.loc,
                               hint="blocks cannot be recursive; repeat with ×N instead")
+        local = self.bind(b, c, env)
+        if scope is outer:  # unnamed call: a fresh scope named after the block
+            scope = outer.child(self.auto_name_scope(outer, b.name))
+        self.stack.append(b.name)
+        self.sites.append(c)
+        try:
+            return self.body(b.body, x, scope, local, aux)
+        finally:
+            self.stack.pop()
+            self.sites.pop()
+
+    def bind(self, b: A.BlockDef, c: A.Call, env: dict[str, Any]) -> dict[str, Any]:
+        """The environment of block ``b``'s body for call ``c`` made in ``env``."""
         names = [p for p, _ in b.params]
         if len(c.args) > len(names):
             raise NetdslError(f"block '{b.name}' takes {len(names)} argument(s), got "
@@ -376,7 +424,8 @@ class Builder:
                 raise NetdslError(f"block '{b.name}' has no parameter '{k}'", _loc(e),
                                   hint=did_you_mean(k, names) or _signature(b))
             if k in given:
-                raise NetdslError(f"parameter '{k}' of '{b.name}' is given twice", _loc(e))
+                raise NetdslError(f"parameter '{k}' of '{b.name}' is given twice", _loc(e),
+                                  hint=_signature(b))
             given[k] = self.eval(e, env)
         for p, default in b.params:
             if p in given:
@@ -386,169 +435,69 @@ class Builder:
             else:
                 raise NetdslError(f"block '{b.name}' needs its argument '{p}'", c.loc,
                                   hint=_signature(b))
-        if scope is outer:  # unnamed call: a fresh scope named after the block
-            scope = outer.child(self.auto_name_scope(outer, b.name))
-        self.stack.append(b.name)
-        try:
-            return self.body(b.body, x, scope, local, aux)
-        finally:
-            self.stack.pop()
+        return local
 
     def fresh(self, scope: Scope, base: str, numbered: bool = False) -> Scope:
         """A child scope named ``base`` (``base2``, … when taken; ``base1``, … if numbered)."""
         k = 1
         name = f"{base}1" if numbered else base
+        if f"{scope.prefix}{name}." in self.scopes:  # resume after the last one handed out
+            k = self._taken.get(f".{scope.prefix}{base}", 1)
         while f"{scope.prefix}{name}." in self.scopes:
             k += 1
             name = f"{base}{k}"
+        self._taken[f".{scope.prefix}{base}"] = k
         self.scopes.add(f"{scope.prefix}{name}.")
         return scope.child(name)
 
     def auto_name_scope(self, scope: Scope, base: str) -> str:
-        k = scope.counters.get(base, 0) + 1
-        scope.counters[base] = k
-        return f"{base}{k}"
-
-    # ---- constructs ------------------------------------------------------------------------
-    def construct(self, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-                  aux: bool) -> str:
-        kind = c.kind.lower()
-        if kind not in CONSTRUCTS:
-            raise NetdslError(f"unknown construct '{c.kind} {{…}}'", c.loc,
-                              hint=did_you_mean(kind, CONSTRUCTS) or
-                              "constructs: " + ", ".join(CONSTRUCTS))
-        if c.extra_kind is not None and (kind != "residual" or c.extra_kind != "shortcut"):
-            raise NetdslError(f"'{c.extra_kind} {{…}}' cannot follow '{c.kind} {{…}}'",
-                              c.extra_loc, hint="only 'residual { … } shortcut { … }' pairs")
-        if kind != "concat" and len(c.branches) > 1:
-            raise NetdslError(f"'{kind}' takes one body, got {len(c.branches)} branches", c.loc,
-                              hint="'|' separates branches of concat only")
-        if kind != "residual" and c.words:
-            raise NetdslError(f"'{kind}' takes no options", c.words[0].loc)
-        return getattr(self, f"_{kind}")(c, x, scope, env, aux)
-
-    def _concat(self, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-                aux: bool) -> str:
-        outs = []
-        for i, br in enumerate(c.branches, 1):
-            outs.append(self.body(br, x, self.fresh(scope, f"branch{i}"), env, aux))
-        if len(outs) == 1:
-            raise NetdslError("concat needs two or more branches", c.loc,
-                              hint="separate branches with '|'")
-        return self.node(ops.OPS["concat"], ops.NoAttrs(), tuple(outs), c.loc, scope, aux=aux)
-
-    def _residual(self, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-                  aux: bool) -> str:
-        opts = {"shortcut": "b", "projection": "convbn"}
-        for w in self.defaults.get("residual", ()) + c.words:
-            if isinstance(w, A.Num) or w.kind != "keyval" or w.key not in RESIDUAL_OPTIONS:
-                raise NetdslError("residual options are shortcut=A|B|C and "
-                                  "projection=convbn|conv", w.loc)
-            value = str(self._word_value(w.value, env)).lower()
-            if value not in RESIDUAL_OPTIONS[str(w.key)]:
-                raise NetdslError(f"invalid {w.key}={value}", w.loc,
-                                  hint=f"{w.key} is one of " +
-                                  ", ".join(RESIDUAL_OPTIONS[str(w.key)]))
-            opts[str(w.key)] = value
-        y = self.body(c.branches[0], x, scope, env, aux)
-        xs, ys = self.graph[x].out, self.graph[y].out
-        if c.extra_kind:
-            sc = self.body(c.extra[0], x, self.fresh(scope, "downsample"), env, aux)
-        elif xs == ys and opts["shortcut"] != "c":
-            sc = x
-        elif len(xs) != 4 or len(ys) != 4:
-            raise NetdslError(f"residual body changes the shape {_dims(xs)} -> {_dims(ys)}",
-                              c.loc, hint="no projection exists between these shapes")
-        else:
-            sc = self._project(c, x, xs, ys, opts, scope, aux)
-        return self.node(ops.OPS["add"], ops.NoAttrs(), (y, sc), c.loc, scope, aux=aux)
-
-    def _project(self, c: A.Construct, x: str, xs: Shape, ys: Shape, opts: dict[str, str],
-                 scope: Scope, aux: bool) -> str:
-        hx, hy = int(xs[2]), int(ys[2])
-        stride = max(1, -(-hx // hy))
-        if -(-hx // stride) != hy or -(-int(xs[3]) // stride) != int(ys[3]):
-            raise NetdslError(f"residual shortcut cannot map {_dims(xs)} to {_dims(ys)}",
-                              c.loc, hint="the body may only change channels and divide the "
-                                          "spatial size by a whole stride")
-        if opts["shortcut"] == "a":
-            if int(ys[1]) < int(xs[1]):
-                raise NetdslError(f"option A shortcut cannot reduce {xs[1]} channels to "
-                                  f"{ys[1]}", c.loc, hint="use shortcut=B (projection)")
-            op = ops.OPS["padshortcut"]
-            attrs = ops.structure.PadShortcutAttrs(int(ys[1]), (stride, stride))
-            return self.node(op, attrs, (x,), c.loc, scope, name="shortcut", aux=aux)
-        sub = self.fresh(scope, "downsample")
-        conv = ops.OPS["conv"]
-        words = self.defaults.get("conv", ())
-        args = self.layer_args(conv, A.LayerAst("conv1", c.loc, None, None, words), "1", {})
-        args.channels, args.stride, args.options["pad"] = int(ys[1]), stride, 0
-        args.options.pop("groups", None)
-        if opts["projection"] == "convbn":  # a bias before BN is redundant
-            args.options["bias"] = False
-        out = self.node(conv, conv.build(args, c.loc), (x,), c.loc, sub, name="0", aux=aux)
-        if opts["projection"] == "convbn":
-            bn = ops.OPS["bn"]
-            out = self.node(bn, bn.build(ops.LayerArgs("bn", None), c.loc), (out,), c.loc, sub,
-                            name="1", aux=aux)
-        return out
-
-    def _scale(self, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-               aux: bool) -> str:
-        gate = self.body(c.branches[0], x, self.fresh(scope, "se"), env, aux)
-        return self.node(ops.OPS["mul"], ops.NoAttrs(), (x, gate), c.loc, scope, aux=aux)
-
-    def _dense(self, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-               aux: bool) -> str:
-        feats = [x]
-        cat = ops.OPS["concat"]
-        for st in c.branches[0]:
-            if st.inputs is not None or st.target is not None:
-                raise NetdslError("dense units take no names or 'from'", st.loc)
-            n = self._count(st.repeat, env, "repetition") if st.repeat is not None else 1
-            for _ in range(n):
-                inp = feats[0] if len(feats) == 1 else self.node(
-                    cat, ops.NoAttrs(), tuple(feats), st.loc, scope, aux=aux)
-                feats.append(self.unit(st.unit, (inp,), scope, scope, None, env, aux))
-        if len(feats) == 1:
-            raise NetdslError("dense block has no units", c.loc)
-        return self.node(cat, ops.NoAttrs(), tuple(feats), c.loc, scope, aux=aux)
-
-    def _aux(self, c: A.Construct, x: str, scope: Scope, env: dict[str, Any], aux: bool) -> str:
-        sub = self.fresh(scope, "aux", numbered=True)
-        out = self.body(c.branches[0], x, sub, env, True)
-        if out == x:
-            raise NetdslError("aux head is empty", c.loc)
-        self.graph.outputs.append(out)
-        return x
+        key = "" if scope.sequential else base  # "": the sequential index of block calls
+        k = scope.counters.get(key, 0) + 1
+        scope.counters[key] = k
+        return str(k - 1) if scope.sequential else f"{base}{k}"
 
     # ---- whole network ---------------------------------------------------------------------
     def run(self) -> NetGraph:
+        """Build the graph; raise every recorded error together (in source order) if any."""
         h = self.header
-        assert h.input is not None
-        shape: Shape = ("N", *h.input)
-        self.graph.add(Layer(INPUT, "input", (), None, None, shape))
-        top = Scope("")
-        if not self.root.body:
-            raise NetdslError("the spec has no layers", SourceLoc(self.root.src, 1, 1),
-                              hint="add layers after the header, e.g. 'conv3-64; FC-10'")
-        out = self.body(tuple(self.root.body), INPUT, top, dict(h.params), False)
-        self.graph.outputs.insert(0, out)
+        if not self.root.body and not self.root.settings and self.root.blocks:
+            self.errors = [NetdslError(  # not a network: its blocks are checked where used
+                "is a block library (no 'input' line, no layers), not a network",
+                path=self.root.src.path, hint="check the specs that include it")]
+        elif not self.root.body:
+            self.errors.append(NetdslError(
+                "the spec has no layers", path=self.root.src.path,
+                hint="add layers after the header, e.g. 'conv3-64; FC-10'"))
+        if h.input is not None and self.root.body:
+            self.graph.add(Layer(INPUT, "input", (), None, None, ("N", *h.input)))
+            try:
+                out = self.body(tuple(self.root.body), INPUT, Scope(""), dict(h.params), False)
+                self.graph.outputs.insert(0, out)
+            except NetdslLimitError as e:
+                if e.loc is not None or e.path is not None:
+                    self.errors.append(e)
+        if self.errors:
+            raise collect(self.errors, stopped=len(self.errors) > MAX_ERRORS)
         self._drop_head_activations()
+        self.warnings.extend(unused_outputs(self.graph))
         return self.graph
 
     def _drop_head_activations(self) -> None:
         """`activation relu` follows hidden weight layers only: not those feeding an output."""
-        for o in list(self.graph.outputs):
+        outputs, self.graph.outputs = self.graph.outputs, []  # rewritten once, not per removal
+        moved: dict[str, str] = {}
+        for o in outputs:
             n = o
             while True:
                 lay = self.graph[n]
                 if n in self.auto_acts:
+                    moved[n] = lay.inputs[0]
                     self.graph.remove_passthrough(n)
                     break
                 if lay.op == "input" or not ops.OPS[lay.op].transparent:
                     break
                 n = lay.inputs[0]
+        self.graph.outputs = [moved.get(o, o) for o in outputs]
 
 
 def _signature(b: A.BlockDef) -> str:

@@ -1,12 +1,14 @@
 """The ``netdsl`` command: each subcommand is one library call plus printing.
 
-Exit codes: 0 success (warnings allowed), 1 a spec or model error, 2 a usage error.
+Exit codes: 0 success (warnings allowed), 1 a spec or model error, 2 a usage error,
+3 an internal error (a bug: reported in one line, never as a traceback).
 Only this module prints and exits; the library raises NetdslError.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +17,7 @@ from . import __version__
 from .errors import NetdslError
 from .network import Network, load
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _params(pairs: Sequence[str]) -> dict[str, Any]:
@@ -287,7 +289,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: keep the default
+        pass
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -306,3 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as e:  # last resort: a bug in netdsl, never a traceback for the user
+        print(f"netdsl: internal error: {type(e).__name__}: {e} (please report this with the "
+              "spec that caused it)", file=sys.stderr)
+        return EXIT_INTERNAL

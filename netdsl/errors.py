@@ -14,6 +14,8 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+_SNIPPET_WIDTH = 100  # longer source lines are shown as a window around the caret
+
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
@@ -24,7 +26,7 @@ class SourceFile:
     line_offset: int = 0  # for specs embedded in documents: lines before the spec's first line
 
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.text.split("\n")  # as Lark counts lines: not at \f, \v or U+2028
         return lines[n - 1] if 0 < n <= len(lines) else ""
 
 
@@ -48,8 +50,16 @@ class SourceLoc:
         width = min(width, max(1, len(text) - self.col + 1))
         num = str(self.line + self.src.line_offset)
         gutter = " " * len(num)
-        caret = "^" + "~" * (width - 1)
-        return f"  {num} | {text}\n  {gutter} | {' ' * (self.col - 1)}{caret}"
+        col = self.col
+        if len(text) > _SNIPPET_WIDTH:  # show a window around the caret, not the whole line
+            start = max(0, min(col - 1 - _SNIPPET_WIDTH // 3, len(text) - _SNIPPET_WIDTH))
+            end = start + _SNIPPET_WIDTH
+            left, right = ("…" if start else ""), ("…" if end < len(text) else "")
+            text = left + text[start:end] + right
+            col += len(left) - start
+            width = min(width, _SNIPPET_WIDTH - (col - 1 - len(left)))
+        caret = "^" + "~" * (max(1, width) - 1)
+        return f"  {num} | {text}\n  {gutter} | {' ' * (col - 1)}{caret}"
 
 
 class NetdslError(Exception):
@@ -77,6 +87,7 @@ class NetdslError(Exception):
         self.hint = hint
         self.path = path
         self.related: list[NetdslError] = []  # further independent errors, in source order
+        self.notes: list[str] = []  # where a block body's error was reached from
 
     def render(self) -> str:
         where = str(self.loc) if self.loc else (self.path or "netdsl")
@@ -85,10 +96,35 @@ class NetdslError(Exception):
             out += "\n" + snip
         if self.hint:
             out += f"\n  hint: {self.hint}"
+        for note in self.notes:
+            out += f"\n  note: {note}"
         return out
 
     def __str__(self) -> str:
         return "\n".join(e.render() for e in [self, *self.related])
+
+
+class NetdslShapeError(NetdslError):
+    """Inputs of a multi-input op disagree; ``operands`` are the two offending input indices.
+
+    The op knows the shapes, the builder knows what the inputs are called (branch 2, the
+    shortcut, ``from a``): it rewrites the message to name both.
+    """
+
+    def __init__(self, what: str, loc: SourceLoc | None, operands: tuple[int, int],
+                 shapes: tuple[str, str], hint: str | None = None) -> None:
+        super().__init__(f"{what}: {shapes[0]} and {shapes[1]}", loc, hint=hint)
+        self.what = what
+        self.operands = operands
+        self.shapes = shapes
+
+
+class NetdslCascadeError(NetdslError):
+    """An error that only follows from one already reported (a param that failed): not shown."""
+
+
+class NetdslLimitError(NetdslError):
+    """A size or nesting limit was hit: checking stops here rather than reporting more."""
 
 
 class NetdslWarning(NetdslError):

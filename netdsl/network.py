@@ -13,9 +13,9 @@ from . import ops
 from .build import MAX_INCLUDE_DEPTH, Builder, Header
 from .errors import NetdslError, NetdslWarning
 from .ir import INPUT, Layer, NetGraph, Shape
-from .parser import parse_text
+from .parser import MAX_SPEC_CHARS, parse_text
 
-MAX_SPEC_BYTES = 4 << 20  # a spec is text a person wrote or a search loop generated
+MAX_SPEC_BYTES = MAX_SPEC_CHARS  # a spec is text a person wrote or a search loop generated
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,25 +129,30 @@ def read_spec(path: str | Path) -> str:
     """A spec file's text; unreadable, binary or huge files become NetdslError."""
     p = Path(path)
     name = str(path)
-    if not p.exists():
-        raise NetdslError("no such file", path=name, hint="check the path")
-    if p.is_dir():
-        raise NetdslError("is a directory, not a spec file", path=name,
-                          hint=f"to check every spec in it: netdsl check {name}/*.net")
     try:
-        if p.stat().st_size > MAX_SPEC_BYTES:
-            raise NetdslError(f"file is larger than {MAX_SPEC_BYTES >> 20} MiB", path=name,
-                              hint="is this really a spec?")
-        data = p.read_bytes()
+        if not p.exists():
+            raise NetdslError("no such file", path=name, hint="check the path")
+        if p.is_dir():
+            raise NetdslError("is a directory, not a spec file", path=name,
+                              hint=f"to check every spec in it: netdsl check {name}/*.net")
+        if not p.is_file():  # a FIFO or a device would block or never end
+            raise NetdslError("is not a regular file", path=name, hint="give a .net spec file")
+        with open(p, "rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as e:
         raise NetdslError(f"cannot read: {e.strerror}", path=name) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise NetdslError(f"file is larger than {MAX_SPEC_BYTES >> 10} KiB", path=name,
+                          hint="is this really a spec?")
     if b"\0" in data:
         raise NetdslError("is a binary file, not a spec", path=name,
                           hint="specs are UTF-8 text files")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise NetdslError(f"is not UTF-8 text (bad byte at offset {e.start})", path=name,
+        line = data[:e.start].count(b"\n") + 1
+        raise NetdslError(f"is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}, "
+                          f"line {line})", path=name,
                           hint="save the spec as UTF-8") from None
 
 
@@ -173,13 +178,17 @@ def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
             except NetdslError as e:
                 raise NetdslError(f"cannot include \"{inc.path}\": {e.message}", inc.loc,
                                   hint=e.hint or f"paths are relative to {base or '.'}") from None
-            lib = parse_text(text, str(Path(spec.src.path).parent / inc.path))
-            if lib.body or lib.settings:
-                what = lib.body[0].loc if lib.body else lib.settings[0].loc
-                raise NetdslError("an included file may only define blocks, defaults and "
-                                  "includes", what, hint=f"it is included from {inc.loc}")
-            seen[target] = lib
-            visit(lib, [*stack, target])
+            try:
+                lib = parse_text(text, str(Path(spec.src.path).parent / inc.path))
+                if lib.body or lib.settings:
+                    what = lib.body[0].loc if lib.body else lib.settings[0].loc
+                    raise NetdslError("an included file may only define blocks, defaults and "
+                                      "includes", what)
+                seen[target] = lib
+                visit(lib, [*stack, target])
+            except NetdslError as e:
+                e.notes.append(f"included from {inc.loc}")
+                raise
             order.append(lib)
 
     visit(root, [Path(root.src.path).resolve()])

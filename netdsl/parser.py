@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import (
-    Lark,
-    Token,
-    Transformer,
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    v_args,
-)
+from lark import Lark, Token, Transformer, Tree, UnexpectedInput, v_args
 from lark.exceptions import VisitError
 
 from . import ast as A
 from .errors import NetdslError, SourceFile, SourceLoc
+from .recovery import MAX_ERRORS, Recovery, collect  # noqa: F401  (MAX_ERRORS: re-exported)
 
 _GRAMMAR_NAME = "netdsl.lark"
-
-# What users call the grammar's terminals in error messages.
-_TERMINAL_NAMES = {
-    "NAME": "a name", "NETNAME": "a network name", "CALLNAME": "a block call",
-    "NUMBER": "a number", "SHAPE": "a shape like 3x224x224",
-    "STRING": "a quoted string", "TIMES": "'×N'", "_NL": "a new line", "SEMICOLON": "';'",
-    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "VBAR": "'|'",
-    "MINUS": "'-'", "SLASH": "'/'", "PLUS": "'+'", "EQUAL": "'='", "COMMA": "','",
-    "$END": "the end of the file", "SOFTMAX": "soft-max",
-}
-
 
 def grammar_text() -> str:
     """The grammar, from the installed package data or the source checkout's grammars/."""
@@ -54,13 +36,33 @@ def _lark() -> Lark:
         return Lark(grammar_text(), **options)  # type: ignore[arg-type]
 
 
+MAX_DEPTH = 100  # nesting of the syntax tree (brackets, blocks, operators): a legit spec uses ~20
+MAX_SPEC_CHARS = 256 << 10  # a spec is text a person wrote or a search loop generated
+
+
 def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.SpecFile:
-    """Parse spec text into a SpecFile; syntax errors become NetdslError."""
+    """Parse spec text into a SpecFile; syntax errors become NetdslError.
+
+    Syntax errors do not stop the parse: the parser skips to the next separator (`;`, a new
+    line, or an unmatched closing bracket) and goes on, so up to MAX_ERRORS independent
+    errors are reported together, in source order (the first raised, the rest ``related``).
+    """
     src = SourceFile(path, text, line_offset)
+    if len(text) > MAX_SPEC_CHARS:
+        raise NetdslError(f"spec is {len(text):,} characters long, more than the limit of "
+                          f"{MAX_SPEC_CHARS:,}", path=path, hint="is this really a spec?")
+    if not text.strip():
+        raise NetdslError("the spec is empty", SourceLoc(src, 1, 1),
+                          hint="a spec needs at least an 'input' line and one layer, "
+                               "e.g. 'input 3x32x32' then 'conv3-16; FC-10'")
+    recovery = Recovery(src)
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(text, on_error=recovery)
     except UnexpectedInput as e:
-        raise _syntax_error(e, src) from None
+        recovery.record(e)
+    if recovery.errors:
+        raise collect(recovery.errors, recovery.dropped)
+    _check_depth(tree, src)
     try:
         return _ToAst(src).transform(tree)
     except VisitError as e:
@@ -69,38 +71,21 @@ def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.Spe
         raise
 
 
-def _syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
-    line, col = max(1, e.line or 1), max(1, e.column or 1)
-    if isinstance(e, UnexpectedCharacters):
-        ch = src.line(line)[col - 1: col] or "?"
-        return NetdslError(f"unexpected character {ch!r}", SourceLoc(src, line, col, col + 1),
-                           hint=_expect_hint(e.allowed))
-    if isinstance(e, UnexpectedToken):
-        tok = e.token
-        if tok.type == "$END":
-            lines = src.text.splitlines() or [""]
-            line = len(lines)
-            col = len(lines[-1]) + 1
-            return NetdslError("unexpected end of file", SourceLoc(src, line, col, col + 1),
-                               hint=_expect_hint(e.expected) + " (is a '}' or ')' missing?)")
-        text = str(tok).replace("\n", "\\n") or tok.type
-        end = col + max(1, len(str(tok).splitlines()[0]) if str(tok).strip() else 1)
-        return NetdslError(f"unexpected {text!r}", SourceLoc(src, line, col, end),
-                           hint=_expect_hint(e.expected))
-    if isinstance(e, UnexpectedEOF):
-        return NetdslError("unexpected end of file", SourceLoc(src, line, col),
-                           hint=_expect_hint(e.expected))
-    return NetdslError("syntax error", SourceLoc(src, line, col))
-
-
-def _expect_hint(expected: Any) -> str:
-    names = sorted({_TERMINAL_NAMES.get(t, f"'{t.lower()}'") for t in (expected or ())
-                    if not t.startswith("__")})
-    if not names:
-        return "check the spelling and the separators (';' or a new line)"
-    if len(names) > 6:
-        names = names[:6] + ["…"]
-    return "expected " + ", ".join(names)
+def _check_depth(tree: Tree, src: SourceFile) -> None:
+    """Refuse absurd nesting before the (recursive) transformer and builder see it."""
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if d > MAX_DEPTH:
+            meta = node.meta
+            line = getattr(meta, "line", 1)
+            col = getattr(meta, "column", 1)
+            raise NetdslError(f"nested more than {MAX_DEPTH} levels deep",
+                              SourceLoc(src, line, col),
+                              hint="flatten the groups and brackets, or use params")
+        stack.extend((c, d + 1) for c in node.children)
 
 
 def _s(tok: Token) -> str:
@@ -148,7 +133,11 @@ class _ToAst(Transformer):
         return A.Setting("network", tuple(_unquote(t) for t in c), self._loc(meta))
 
     def input(self, meta: Any, c: list[Token]) -> A.Setting:
-        dims = tuple(int(d) for d in str(c[0]).replace("×", "x").replace(" ", "").split("x"))
+        parts = re.split(r"\s*[x×]\s*", str(c[0]))
+        if any(len(d) > 12 for d in parts):
+            raise NetdslError("input size is absurdly large", self._tloc(c[0]),
+                              hint="each dimension must be below 2**31")
+        dims = tuple(int(d) for d in parts)
         return A.Setting("input", dims, self._loc(meta))
 
     def param(self, meta: Any, c: list[Any]) -> A.Setting:

@@ -63,7 +63,7 @@ def test_depth_collapses_scopes_and_merges_repeated_blocks() -> None:
     two = node_labels(D.to_dot(net, 2))
     assert len(one) == 1 + 2 + 4 + 2  # input, stem conv and pool, 4 stages, gap and FC
     assert len(one) < len(two) < 20 < len(full)
-    assert any("bottleneck2 … bottleneck36 ×35" in x for x in two)
+    assert any("layer3.1 … layer3.35 ×35" in x for x in two)
     assert any("downsample: conv1-256" in x for x in two)
     assert any("3 blocks, 10 weight layers" in x for x in one)
     clusters = D.to_dot(net, 2).get_subgraphs()

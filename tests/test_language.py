@@ -160,8 +160,8 @@ def test_header_and_includes(tmp_path: object) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("input 3x8x8\nconv3-0", "invalid out for conv: got 0, expected at least 1"),
-    ("input 3x8x8\ndropout 1.5", "invalid p for dropout: got 1.5, expected less than 1"),
+    ("input 3x8x8\nconv3-0", "invalid output channels for conv: got 0, expected at least 1"),
+    ("input 3x8x8\ndropout 1.5", "invalid p for dropout: got 1.5, expected in [0, 1)"),
     ("input 3x8x8\nconv3-6 groups 4", "groups 4 does not divide the 6 output channels"),
     ("input 3x4x4\nconv7-8 pad 0", "larger than its padded input 4"),
     ("input 3x8x8\nconcat { conv3-4 | conv3-4/2 }", "concat of different spatial sizes"),

@@ -152,7 +152,7 @@ class OpDef:
             if fname is None:
                 raise NetdslError(f"{self.name} takes no {what}", loc,
                                   hint=f"write it as: {self.usage()}")
-            values[fname] = _coerce(fields[fname], value, fname, self.name, loc)
+            values[fname] = self._coerce(fields[fname], value, fname, loc)
 
         put(self.kernel_field, args.kernel, "kernel size in its name")
         put(self.channels_field, args.channels, "'-C' channel count")
@@ -167,8 +167,9 @@ class OpDef:
             if key not in fields:
                 known = ", ".join(sorted(fields)) or "none"
                 raise NetdslError(f"unknown option '{key}' for {self.name}", loc,
-                                  hint=did_you_mean(key, fields) or f"{self.name} options: {known}")
-            values[key] = _coerce(fields[key], value, key, self.name, loc)
+                                  hint=did_you_mean(key, list(fields))
+                                  or f"{self.name} options: {known}")
+            values[key] = self._coerce(fields[key], value, key, loc)
         missing = [f.name for f in dataclasses.fields(self.Attrs)
                    if f.name not in values and f.default is dataclasses.MISSING]
         if missing:
@@ -177,6 +178,16 @@ class OpDef:
         attrs = self.Attrs(**values)
         self.validate(attrs, loc)
         return attrs
+
+    def _coerce(self, f: dataclasses.Field, value: Any, key: str, loc: SourceLoc) -> Any:
+        doc = f.metadata["doc"]
+        name = doc if doc and len(doc) <= 20 else key  # "output channels", not "out"
+        try:
+            return _coerce(f, value, name, self.name, loc)
+        except NetdslError as e:
+            what = f"{key} is the {doc}; " if doc and doc != key and name == key else ""
+            e.hint = e.hint or f"{what}write it as: {self.usage()}"
+            raise
 
     def validate(self, a: Any, loc: SourceLoc) -> None:
         """Cross-field checks (e.g. groups dividing channels); raise NetdslError at loc."""
@@ -276,10 +287,11 @@ def _coerce(f: dataclasses.Field, value: Any, key: str, op: str, loc: SourceLoc)
 
 def _check_range(v: float, meta: Any, bad: str, loc: SourceLoc) -> None:
     lo, hi = meta["lo"], meta["hi"]
-    if lo is not None and v < lo:
-        raise NetdslError(bad + f"got {v}, expected at least {lo:g}", loc)
-    if hi is not None and v >= hi:
-        raise NetdslError(bad + f"got {v}, expected less than {hi:g}", loc)
+    want = f"in [{lo:g}, {hi:g})" if lo is not None and hi is not None else \
+        f"at least {lo:g}" if lo is not None else f"less than {hi:g}"
+    if (lo is not None and v < lo) or (hi is not None and v >= hi):
+        raise NetdslError(bad + f"got {v if isinstance(v, int) else f'{v:g}'}, expected {want}",
+                          loc)
     if meta["kind"] != "float" and abs(v) >= MAX_DIM:
         raise NetdslError(bad + f"got {v}, which is absurdly large (limit {MAX_DIM - 1})", loc)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import NetdslError, SourceLoc
+from ..errors import NetdslError, NetdslShapeError, SourceLoc
 from ..ir import Shape
 from . import OpDef, TorchCode, opt, register
 from .dense import features
@@ -27,11 +27,12 @@ class Add(OpDef):
     arity = None
 
     def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        for s in ins[1:]:
+        for i, s in enumerate(ins[1:], 1):
             if s != ins[0]:
-                raise NetdslError(f"add of different shapes: {_dims(ins[0])} and {_dims(s)}", loc,
-                                  hint="make the branches agree, or let `residual` insert a "
-                                       "projection shortcut")
+                raise NetdslShapeError("add of different shapes", loc, (0, i),
+                                       (_dims(ins[0]), _dims(s)),
+                                       hint="make the branches agree, or let `residual` insert "
+                                            "a projection shortcut")
         return ins[0]
 
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
@@ -53,8 +54,10 @@ class Mul(OpDef):
         if g == x or (len(x) == 4 and features(g) == x[1] and len(g) in (2, 4)
                       and all(d == 1 for d in g[2:])):
             return x
-        raise NetdslError(f"cannot scale {_dims(x)} by {_dims(g)}", loc,
-                          hint="the gate needs one value per channel (C or C×1×1)")
+        raise NetdslShapeError("cannot scale by a gate of the wrong size", loc, (0, 1),
+                               (_dims(x), _dims(g)),
+                               hint=f"the gate needs one value per channel of the input: "
+                                    f"{x[1] if len(x) > 1 else 'C'} (C or C×1×1)")
 
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
         x, g = ins
@@ -76,11 +79,11 @@ class Concat(OpDef):
 
     def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         first = ins[0]
-        for s in ins[1:]:
+        for i, s in enumerate(ins[1:], 1):
             if len(s) != len(first) or s[2:] != first[2:]:
-                raise NetdslError(f"concat of different spatial sizes: {_dims(first)} and "
-                                  f"{_dims(s)}", loc,
-                                  hint="give every branch the same stride and padding")
+                raise NetdslShapeError("concat of different spatial sizes", loc, (0, i),
+                                       (_dims(first), _dims(s)),
+                                       hint="give every branch the same stride and padding")
         return (first[0], sum(int(s[1]) for s in ins), *first[2:])
 
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:

@@ -1,0 +1,145 @@
+"""The spec's header (name, input, params, init, activation) and parameter arithmetic."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import ast as A
+from . import ops
+from .errors import NetdslCascadeError, NetdslError, SourceLoc, did_you_mean
+from .limits import MAX_ELEMENTS
+
+INITS = {"he": "he", "kaiming": "he", "glorot": "glorot", "xavier": "glorot"}
+MAX_INT = 1 << 62  # parameter arithmetic beyond this is refused, not computed
+FAILED = object()  # the value of a param whose definition had an error
+
+
+@dataclass
+class Header:
+    """The spec's header: name, input, parameters and global choices."""
+
+    name: str = "network"
+    title: str | None = None
+    input: tuple[int, ...] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    cite: str | None = None
+    init: tuple[str, str] = ("he", "normal")
+    activation: str | None = None
+
+
+def evaluate(e: A.Expr, env: dict[str, Any]) -> Any:
+    """The value of an integer/float expression over block parameters and params."""
+    match e:
+        case A.Num(value=v):
+            return v
+        case A.Ref(name=n, loc=loc):
+            if n in env:
+                if env[n] is FAILED:
+                    raise NetdslCascadeError(f"param '{n}' has an error", loc)
+                return env[n]
+            if ops.lookup(n)[0] is not None:
+                raise NetdslError(f"'{n}' is a layer, not a value", loc,
+                                  hint="arguments and sizes are numbers, params or block "
+                                       "parameters; a block body can contain the layer itself")
+            raise NetdslError(f"unknown name '{n}'", loc,
+                              hint=did_you_mean(n, list(env)) or
+                              (f"names here: {', '.join(sorted(env))}" if env else
+                               "declare it with 'param' or as a block parameter"))
+        case A.Neg(operand=x, loc=loc):
+            v = evaluate(x, env)
+            if not _is_number(v):
+                raise NetdslError(f"'-' needs a number, got {v!r}", loc)
+            return -v
+        case A.BinOp(op=op, left=l, right=r, loc=loc):
+            a, b = evaluate(l, env), evaluate(r, env)
+            if not (_is_number(a) and _is_number(b)):
+                raise NetdslError(f"'{op}' needs numbers, got {a!r} and {b!r}", loc)
+            if op in "/%" and b == 0:
+                raise NetdslError("division by zero", loc)
+            if op == "*" and isinstance(a, int) and isinstance(b, int) and \
+                    a.bit_length() + b.bit_length() > 64:
+                raise NetdslError("arithmetic result is absurdly large", loc,
+                                  hint=f"integers must stay below 2**62 ({MAX_INT:,})")
+            try:
+                v = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                     "/": lambda: a // b if isinstance(a, int) and isinstance(b, int) else a / b,
+                     "%": lambda: a % b}[op]()
+            except (OverflowError, ZeroDivisionError):
+                raise NetdslError("arithmetic overflows", loc) from None
+            if (isinstance(v, int) and abs(v) >= MAX_INT) or \
+                    (isinstance(v, float) and not math.isfinite(v)):
+                raise NetdslError("arithmetic result is absurdly large", loc,
+                                  hint=f"integers must stay below 2**62 ({MAX_INT:,})")
+            return v
+    raise AssertionError(e)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def read_header(spec: A.SpecFile, overrides: dict[str, Any],
+                errors: list[NetdslError]) -> Header:
+    """The root file's header; errors in independent settings are all appended to ``errors``."""
+    h = Header()
+    h.name = Path(spec.src.path).stem if spec.src.path.endswith(".net") else "network"
+    seen: dict[str, SourceLoc] = {}
+    for s in spec.settings:
+        try:
+            if s.key in seen and s.key != "param":
+                raise NetdslError(f"'{s.key}' is given twice (first at line {seen[s.key].line})",
+                                  s.loc, hint="keep one")
+            seen[s.key] = s.loc
+            _setting(h, s, overrides)
+        except NetdslError as e:
+            if s.key == "param":
+                h.params[str(s.values[0])] = FAILED
+            if not isinstance(e, NetdslCascadeError):
+                errors.append(e)
+    unknown = set(overrides) - set(h.params)
+    if unknown:
+        errors.append(NetdslError(f"no param '{sorted(unknown)[0]}' in {spec.src.path}",
+                                  path=spec.src.path,
+                                  hint="params: " + (", ".join(h.params) or "none")))
+    if h.input is None and "input" not in seen:
+        errors.append(NetdslError("the spec has no 'input' line", path=spec.src.path,
+                                  hint="add e.g. 'input 3x224x224' (C×H×W) to the header"))
+    return h
+
+
+def _setting(h: Header, s: A.Setting, overrides: dict[str, Any]) -> None:
+    if s.key == "network":
+        h.name = str(s.values[0])
+        h.title = str(s.values[1]) if len(s.values) > 1 else None
+    elif s.key == "input":
+        dims = tuple(int(v) for v in s.values)  # type: ignore[call-overload]
+        if any(d < 1 for d in dims) or len(dims) not in (1, 3):
+            raise NetdslError(f"input must be C×H×W or a feature count, got "
+                              f"{'×'.join(map(str, dims))}", s.loc, hint="e.g. input 3x224x224")
+        if math.prod(dims) > MAX_ELEMENTS or any(d >= ops.MAX_DIM for d in dims):
+            raise NetdslError("input is absurdly large", s.loc,
+                              hint=f"at most {MAX_ELEMENTS:,} elements, each size below 2**31")
+        h.input = dims
+    elif s.key == "param":
+        name, expr = s.values
+        h.params[str(name)] = overrides.get(str(name), evaluate(expr, h.params))  # type: ignore[arg-type]
+    elif s.key == "cite":
+        h.cite = str(s.values[0])
+    elif s.key == "init":
+        scheme = INITS.get(str(s.values[0]))
+        dist = str(s.values[1]) if len(s.values) > 1 else "normal"
+        if scheme is None or dist not in ("normal", "uniform"):
+            raise NetdslError(f"unknown init '{' '.join(map(str, s.values))}'", s.loc,
+                              hint="write init he|glorot normal|uniform")
+        h.init = (scheme, dist)
+    elif s.key == "activation":
+        op, _ = ops.lookup(str(s.values[0]))
+        if op is None or not op.is_activation:
+            acts = [o.name for o in ops.OPS.values() if o.is_activation]
+            raise NetdslError(f"unknown activation '{s.values[0]}'", s.loc,
+                              hint=did_you_mean(str(s.values[0]), acts)
+                              or "one of " + ", ".join(acts))
+        h.activation = op.name

@@ -1,0 +1,142 @@
+"""Property tests: any text gives a Network or a NetdslError, never another exception, fast.
+
+Three sources of text: (1) arbitrary text, (2) text generated from the grammar and from a
+token-level generator of plausible statements, (3) mutations of every spec in specs/.
+The normal suite runs a few hundred examples; the long fuzz run (4 tests × 3,000 = 12,000
+examples, each of which must finish in under a second) is::
+
+    NETDSL_FUZZ_EXAMPLES=3000 python -m pytest -q tests/test_fuzz.py -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import time
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
+from lark import Lark
+
+import netdsl
+from netdsl import ops
+from netdsl.errors import NetdslError
+from netdsl.parser import grammar_text
+
+from .conftest import ROOT, SPECS
+
+EXAMPLES = int(os.environ.get("NETDSL_FUZZ_EXAMPLES", "100"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+LIBRARY = [p for p in SPECS] + sorted((ROOT / "specs").glob("*/*.net"))
+
+
+def outcome(text: str, path: str = "fuzz.net") -> None:
+    """The property: a Network or a NetdslError, within a second of CPU time.
+
+    CPU time, not wall time, with the garbage collector paused: the budget is about netdsl's
+    work, not about the machine's load or the test harness's memory.
+    """
+    gc.disable()  # a full collection of hypothesis's heap is not netdsl's time
+    t = time.process_time()
+    try:
+        net = netdsl.loads(text, str(ROOT / "specs" / path))
+        assert net.graph.outputs
+        event("a network")
+    except NetdslError as e:
+        assert str(e)  # renders
+        event("a netdsl error")
+    finally:
+        spent = time.process_time() - t
+        gc.enable()
+    assert spent < 1.0, "an example took over a second"
+
+
+# ---- (1) arbitrary text --------------------------------------------------------------------
+@FUZZ
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300) |
+       st.text(alphabet="input 3x8\n;{}()|+-*/%=,#\"conv3-64×2 relu FC-10 residual concat",
+               max_size=300))
+def test_arbitrary_text(text: str) -> None:
+    outcome(text)
+
+
+# ---- (2) text from the grammar -----------------------------------------------------------------
+NAMES = sorted(ops.REGISTRY) + ["concat", "residual", "scale", "dense", "aux", "shortcut", "c",
+                                 "pad", "groups", "bias", "stride", "x", "n", "input"]
+_GRAMMAR_TOKENS = {
+    "TIMES": st.sampled_from(["×", " x"]),
+    "SOFTMAX": st.just("soft-max"),
+    "CALLNAME": st.sampled_from(["b(", "basic(", "bottleneck(", "inception("]),
+    "NAME": st.sampled_from(NAMES),
+    "NETNAME": st.sampled_from(["net", "vgg-16", "a.b"]),
+    "SHAPE": st.sampled_from(["3x32x32", "1x8x8", "10", "3×224×224", "0x1x1"]),
+    "NUMBER": st.sampled_from(["0", "1", "2", "3", "16", "64", "0.5", "1e9", "99999999"]),
+    "STRING": st.sampled_from(['"t"', '"lib/resnet.net"', '""']),
+    "_NL": st.just("\n"),
+}
+
+
+@FUZZ
+@given(from_lark(Lark(grammar_text(), parser="lalr", lexer="contextual"),
+                 explicit=_GRAMMAR_TOKENS))
+def test_text_generated_from_the_grammar(text: str) -> None:
+    outcome(text)
+
+
+@st.composite
+def statements(draw: st.DrawFn) -> str:
+    """Plausible specs, token by token: a header, blocks and statements of real layer names."""
+    word = st.sampled_from(NAMES + ["conv3", "conv1x7", "maxpool3", "avgpool5", "b"])
+    num = st.sampled_from(["0", "1", "2", "3", "7", "16", "64", "1000", "-1", "0.5", "c",
+                           "(c*2)", "2147483648", "10**40"])
+    tok = st.one_of(word, num, st.sampled_from(
+        ["-", "/", "+", "×", "x", "=", ";", "\n", "{", "}", "(", ")", "|", ",", "from",
+         "b(", ")", "on", "off"]))
+    head = draw(st.sampled_from(["input 3x32x32\n", "input 16\n", "input 1x8x8\n", ""]))
+    block = draw(st.sampled_from(["", "block b(c, s=1) { conv3-c/s +relu }\n",
+                                  "block b(c) { residual { conv3-c; bn } }\n"]))
+    lines = draw(st.lists(st.lists(tok, max_size=12).map(" ".join), max_size=8))
+    return head + block + "\n".join(lines)
+
+
+@FUZZ
+@given(statements())
+def test_token_level_statements(text: str) -> None:
+    outcome(text)
+
+
+# ---- (3) mutations of every spec -----------------------------------------------------------
+TOKEN = re.compile(r"\s+|[A-Za-z_][\w.-]*\(?|\d+(?:\.\d+)?|\S")
+NUMBERS = ["0", "1", "-1", "2", "3", "7", "1000", "99999", "2147483648", "1e308", "0.0001",
+           "9" * 40, "100000", "(1<<40)"]
+
+
+@st.composite
+def mutated_specs(draw: st.DrawFn) -> tuple[str, str]:
+    path = draw(st.sampled_from(LIBRARY))
+    toks = TOKEN.findall(path.read_text(encoding="utf-8"))
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(toks) - 1))
+        kind = draw(st.sampled_from(["delete", "duplicate", "swap", "number", "number"]))
+        if kind == "delete":
+            del toks[i]
+        elif kind == "duplicate":
+            toks.insert(i, toks[i])
+        elif kind == "swap":
+            j = draw(st.integers(0, len(toks) - 1))
+            toks[i], toks[j] = toks[j], toks[i]
+        else:
+            nums = [k for k, t in enumerate(toks) if t[0].isdigit()]
+            if nums:
+                toks[draw(st.sampled_from(nums))] = draw(st.sampled_from(NUMBERS))
+    return str(path.relative_to(ROOT / "specs")), "".join(toks)
+
+
+@FUZZ
+@given(mutated_specs())
+def test_mutated_specs(case: tuple[str, str]) -> None:
+    path, text = case
+    outcome(text, path)
