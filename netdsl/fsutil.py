@@ -55,16 +55,21 @@ def _set_mode(tmp: Path, target: Path) -> None:
         os.chmod(tmp, mode)
 
 
-def atomic_write(target: str | Path, write: Callable[[BinaryIO], None]) -> None:
+def write_durably(tmp: Path, write: Callable[[BinaryIO], object], target: str | Path) -> None:
+    """Call ``write(f)`` on ``tmp`` and flush it to disk; errors name ``target``."""
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise NetdslError(f"cannot write: {e.strerror}", path=str(target)) from None
+
+
+def atomic_write(target: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(f)`` on a temporary file and move it onto ``target`` when it returns."""
     with atomic_path(target) as tmp:
-        try:
-            with open(tmp, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as e:
-            raise NetdslError(f"cannot write: {e.strerror}", path=str(target)) from None
+        write_durably(tmp, write, target)
 
 
 def atomic_write_text(target: str | Path, text: str) -> None:

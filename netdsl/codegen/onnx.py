@@ -7,7 +7,6 @@ Node names, value names and initializer names are the IR's names (``layer1.0.con
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from onnx import TensorProto, helper
 
 from .. import __version__, ops
 from ..errors import NetdslError
-from ..fsutil import atomic_path
+from ..fsutil import atomic_path, write_durably
 from ..ir import INPUT
 from ..network import Network
 from .weights import init_weights, match_weights
@@ -148,7 +147,7 @@ def compile_onnx(net: Network, path: str | Path,
     _check(_skeleton(model, params), path)
     parts = _parts(model, params)  # written straight from the numpy buffers: no joined copy
     with atomic_path(path, suffix=".onnx") as tmp:
-        _write(tmp, lambda f: f.writelines(parts), path)
+        write_durably(tmp, lambda f: f.writelines(parts), path)
     return None
 
 
@@ -198,16 +197,6 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _write(tmp: Path, write: Any, target: Path) -> None:
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise NetdslError(f"cannot write: {e.strerror}", path=str(target)) from None
-
-
 def _check(model: str | bytes | onnx.ModelProto, path: Path) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -234,13 +223,13 @@ def _save_external(model: onnx.ModelProto, params: list[tuple[str, np.ndarray]],
             f.write(memoryview(arr).cast("B"))
 
     with atomic_path(data_path) as tmp_data:
-        _write(tmp_data, write_data, data_path)
+        write_durably(tmp_data, write_data, data_path)
     # the data is in place: write the graph beside it and check it through its path, so the
     # checker resolves the external tensors; a rejected model takes its data file with it
     try:
         with atomic_path(path, suffix=".onnx") as tmp:
             data = model.SerializeToString()
-            _write(tmp, lambda f: f.write(data), path)
+            write_durably(tmp, lambda f: f.write(data), path)
             _check(str(tmp), path)
     except BaseException:
         data_path.unlink(missing_ok=True)
