@@ -55,6 +55,11 @@ class OnnxBuilder:
         self.consts.append(t)
         return name
 
+    def float(self, name: str, value: float) -> str:
+        """Add a float32 scalar as a Constant node (initializers stay exactly the weights)."""
+        tensor = helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+        return self.node("Constant", [], name, value=tensor)
+
 
 def _meta(name: str, arr: np.ndarray) -> TensorProto:
     """A TensorProto's name, type and dims, without its data."""

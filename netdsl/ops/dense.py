@@ -172,5 +172,17 @@ class LocalResponseNorm(OpDef):
 
     def onnx(self, b: OnnxBuilder, a: LrnAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
-        # both divide alpha by size: (k + alpha/size · Σx²)^beta
-        return b.node("LRN", inputs, name, size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)
+        # x / (k + alpha/size · Σx²)^beta, written as PyTorch's exporter writes it: a padded
+        # average over a (size, 1, 1) window of x². onnxruntime's LRN kernel runs on one thread
+        # and was 20% slower than this on GoogLeNet (benchmarks/RESULTS.md, kernel profile).
+        x = inputs[0]
+        sq = b.node("Mul", [x, x], f"{name}/square")
+        sq = b.node("Unsqueeze", [sq, b.ints(f"{name}/axes", [1])], f"{name}/unsqueeze")
+        pads = [a.size // 2, 0, 0, (a.size - 1) // 2, 0, 0]
+        avg = b.node("AveragePool", [sq], f"{name}/window", kernel_shape=[a.size, 1, 1],
+                     pads=pads, count_include_pad=1)
+        avg = b.node("Squeeze", [avg, b.ints(f"{name}/axes2", [1])], f"{name}/squeeze")
+        den = b.node("Mul", [avg, b.float(f"{name}/alpha", a.alpha)], f"{name}/scale")
+        den = b.node("Add", [den, b.float(f"{name}/k", a.k)], f"{name}/bias")
+        den = b.node("Pow", [den, b.float(f"{name}/beta", a.beta)], f"{name}/pow")
+        return b.node("Div", [x, den], name)
