@@ -369,41 +369,42 @@ class Suite:
         if not have("onnxruntime") or not self.has_command("compile"):
             self.sections["precision"] = "Not run: needs onnxruntime and `netdsl compile`."
             return
-        spec = SPECS / "resnet50.net"
-        onnx_path = self.compiled.get("resnet50") or self.work / "resnet50.onnx"
-        if not onnx_path.exists():
-            measure(self.compile_argv(spec, onnx_path), 0, onnx_path)
+        onnx_path = self.resnet50_onnx()
         self.log("precision resnet50")
         argv = [PY, str(CHILDREN / "precision.py"), "--onnx", str(onnx_path), "--workdir",
                 str(self.work / "precision"), "--rounds", str(self.cfg.lat_rounds // 2 or 1),
                 "--iters", str(self.cfg.lat_iters)]
-        try:
-            res = measure(argv, 1, warmup=0, timeout=900).runs[0].json()
-        except ChildFailed as e:
-            self.sections["precision"] = f"failed: {_first(e)}"
-            return
-        self.raw["precision"] = res
-        self.sections["precision"] = precision_text(res)
+        if (res := self.child("precision", argv)) is not None:
+            self.sections["precision"] = precision_text(res)
 
     # ---- 5. GPU ----------------------------------------------------------------------------
     def gpu_section(self) -> None:
-        onnx_path = self.compiled.get("resnet50") or self.work / "resnet50.onnx"
-        spec = SPECS / "resnet50.net"
         if not self.has_command("compile"):
             self.sections["gpu"] = "Not run: needs `netdsl compile`."
             return
-        if not onnx_path.exists():
-            measure(self.compile_argv(spec, onnx_path), 0, onnx_path)
-        argv = [PY, str(CHILDREN / "gpu.py"), "--spec", str(spec), "--onnx", str(onnx_path),
-                "--workdir", str(self.work / "gpu")]
+        onnx_path = self.resnet50_onnx()
+        argv = [PY, str(CHILDREN / "gpu.py"), "--spec", str(SPECS / "resnet50.net"), "--onnx",
+                str(onnx_path), "--workdir", str(self.work / "gpu")]
         self.log("gpu")
+        if (res := self.child("gpu", argv)) is not None:
+            self.sections["gpu"] = gpu_text(res, self.headlines)
+
+    def resnet50_onnx(self) -> Path:
+        """netdsl's ResNet-50 model, from the compile section or compiled now."""
+        onnx_path = self.compiled.get("resnet50") or self.work / "resnet50.onnx"
+        if not onnx_path.exists():
+            measure(self.compile_argv(SPECS / "resnet50.net", onnx_path), 0, onnx_path)
+        return onnx_path
+
+    def child(self, section: str, argv: list[str]) -> dict | None:
+        """Run one measuring child; keep its JSON in raw, or its failure as the section."""
         try:
             res = measure(argv, 1, warmup=0, timeout=900).runs[0].json()
         except ChildFailed as e:
-            self.sections["gpu"] = f"failed: {_first(e)}"
-            return
-        self.raw["gpu"] = res
-        self.sections["gpu"] = gpu_text(res, self.headlines)
+            self.sections[section] = f"failed: {_first(e)}"
+            return None
+        self.raw[section] = res
+        return res
 
     # ---- report ----------------------------------------------------------------------------
     def render(self, cfg_name: str, elapsed: float, info: dict[str, str]) -> str:
