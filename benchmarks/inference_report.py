@@ -9,11 +9,17 @@ LATENCY_RATIO = 1.02  # target: netdsl's ONNX at most 2% slower than the torch-e
 
 def latency_text(name: str, res: dict, headlines: list[str]) -> str:
     """The tables of one model's latency run (``children/latency.py``)."""
-    variants = ["netdsl", "torch-legacy", "torch-dynamo", "eager", "eager-1t"]
+    skipped = res.get("skipped", {})  # variant -> why (an optional piece is missing)
+    threads = res.get("threads")  # recorded since onnxruntime runs on eager's thread count
+    variants = [v for v in ("netdsl", "torch-legacy", "torch-dynamo", "eager", "eager-1t")
+                if v not in skipped]
+    exported = [v for v in variants if v.startswith("torch-")]
+    onnx_variants = ["netdsl", *exported]
     labels = {"netdsl": "netdsl ONNX (onnxruntime)",
               "torch-legacy": "torch-exported ONNX, legacy (onnxruntime)",
               "torch-dynamo": "torch-exported ONNX, dynamo (onnxruntime)",
-              "eager": "PyTorch eager",
+              "eager": "PyTorch eager" + (f", {threads} threads like onnxruntime" if threads
+                                           else ""),
               "eager-1t": "PyTorch eager, 1 thread"}
     rows = []
     verdicts = []
@@ -28,48 +34,54 @@ def latency_text(name: str, res: dict, headlines: list[str]) -> str:
             rows.append([batch, labels[v], f"{med[v]:.1f} ms ({p10:.1f}–{p90:.1f})",
                          f"{paired[v]:.3f}", f"{cpu[v]:.1f} ms", f"{pcpu[v]:.3f}",
                          "—" if diff is None else f"{diff:.1e}"])
+        rows += [[batch, labels[v], f"skipped: {why}", "", "", "", ""]
+                 for v, why in skipped.items()]
         parts = [f"netdsl/{v} {paired[v]:.3f} ({ok(paired[v] <= LATENCY_RATIO)}; CPU time "
-                 f"{pcpu[v]:.3f})" for v in variants[1:3]]
+                 f"{pcpu[v]:.3f})" for v in exported]
         best = min(("eager", "eager-1t"), key=lambda v: med[v])
         parts.append(f"netdsl/eager {paired[best]:.2f} against the faster eager "
                      f"({labels[best]}: {ok(paired[best] < 1)})")
         verdicts.append(f"batch {batch}: " + ", ".join(parts))
+        short = {"torch-legacy": "legacy", "torch-dynamo": "dynamo"}
         headlines.append(
             f"onnxruntime CPU {name} batch {batch}: netdsl {med['netdsl']:.1f} ms; "
-            f"netdsl/torch-exported {paired['torch-legacy']:.2f} (legacy), "
-            f"{paired['torch-dynamo']:.2f} (dynamo), in CPU time "
-            f"{pcpu['torch-legacy']:.2f} / {pcpu['torch-dynamo']:.2f}; netdsl/eager "
-            f"{paired['eager']:.2f} (2 threads), {paired['eager-1t']:.2f} (1 thread)")
-    ops = sorted(set().union(*(res["nodes"][v] for v in variants[:3])))
-    node_rows = [[op] + [res["nodes"][v].get(op, 0) for v in variants[:3]]
-                 + [res["ort_nodes"][v].get(op, 0) for v in variants[:3]] for op in ops]
-    ort_ops = sorted(set().union(*(res["ort_nodes"][v] for v in variants[:3])) - set(ops))
-    node_rows += [[op, "", "", ""] + [res["ort_nodes"][v].get(op, 0) for v in variants[:3]]
-                  for op in ort_ops]
-    node_rows.append(["**total**"] + [sum(res["nodes"][v].values()) for v in variants[:3]]
-                     + [sum(res["ort_nodes"][v].values()) for v in variants[:3]])
+            "netdsl/torch-exported "
+            + ", ".join(f"{paired[v]:.2f} ({short[v]})" for v in exported)
+            + "".join(f", {short[v]} not run ({why})" for v, why in skipped.items())
+            + ", in CPU time " + " / ".join(f"{pcpu[v]:.2f}" for v in exported)
+            + f"; netdsl/eager {paired['eager']:.2f} ({threads or 2} threads), "
+            f"{paired['eager-1t']:.2f} (1 thread)")
+    ops = sorted(set().union(*(res["nodes"][v] for v in onnx_variants)))
+    node_rows = [[op] + [res["nodes"][v].get(op, 0) for v in onnx_variants]
+                 + [res["ort_nodes"][v].get(op, 0) for v in onnx_variants] for op in ops]
+    ort_ops = sorted(set().union(*(res["ort_nodes"][v] for v in onnx_variants)) - set(ops))
+    node_rows += [[op, *[""] * len(onnx_variants)]
+                  + [res["ort_nodes"][v].get(op, 0) for v in onnx_variants] for op in ort_ops]
+    node_rows.append(["**total**"] + [sum(res["nodes"][v].values()) for v in onnx_variants]
+                     + [sum(res["ort_nodes"][v].values()) for v in onnx_variants])
     w = res["weights"]
     extra = []
     for stage, key in (("in the file", "nodes"), ("after onnxruntime's optimizations",
                                                     "ort_nodes")):
-        for v in variants[1:3]:
+        for v in exported:
             more = {op: n - res[key][v].get(op, 0) for op, n in res[key]["netdsl"].items()
                     if n > res[key][v].get(op, 0)}
             extra.append(f"{stage}, netdsl has {sum(res[key]['netdsl'].values())} nodes, "
                          f"{v} {sum(res[key][v].values())}; netdsl's extra: "
                          + (", ".join(f"{n} {op}" for op, n in more.items()) or "none"))
     node_note = "Extra nodes: " + "; ".join(extra) + "."
+    heads = {"netdsl": "netdsl", "torch-legacy": "torch legacy", "torch-dynamo": "torch dynamo"}
     prof = res.get("kernel_ms", {})
     if prof:
-        kops = sorted(set().union(*(prof[v] for v in variants[:3])),
-                      key=lambda op: -max(prof[v].get(op, 0) for v in variants[:3]))
-        krows = [[op] + [f"{prof[v].get(op, 0):.2f}" for v in variants[:3]] for op in kops]
+        kops = sorted(set().union(*(prof[v] for v in onnx_variants)),
+                      key=lambda op: -max(prof[v].get(op, 0) for v in onnx_variants))
+        krows = [[op] + [f"{prof[v].get(op, 0):.2f}" for v in onnx_variants] for op in kops]
         krows.append(["**total**"] + [f"{sum(prof[v].values()):.2f}"
-                                      for v in variants[:3]])
+                                      for v in onnx_variants])
         node_note += (f"\n\nonnxruntime's own profile at batch {res['kernel_batch']} "
                       "(kernel ms per run, summed by op type; the work of several threads "
                       "inside one kernel counts once, at its wall time):\n\n"
-                      + table(["op", "netdsl", "torch legacy", "torch dynamo"], krows))
+                      + table(["op", *(heads[v] for v in onnx_variants)], krows))
     return "\n".join([
         f"### {name}",
         "",
@@ -79,8 +91,11 @@ def latency_text(name: str, res: dict, headlines: list[str]) -> str:
         "of the per-round ratios (steadier than a ratio of medians on a loaded machine); CPU "
         "per call: the process's CPU time (all its threads) per call, which other load on "
         "the machine disturbs less than wall time; max abs difference of the outputs "
-        "against eager. Eager runs on PyTorch's default threads and on one thread: its "
-        "OpenMP threads wait for each other after every op, which stalls when other "
+        "against eager. "
+        + (f"onnxruntime and eager PyTorch run on the same {threads} intra-op threads "
+           "(PyTorch's default), eager also on one thread: " if threads else
+           "Eager runs on PyTorch's default threads and on one thread: ")
+        + "its OpenMP threads wait for each other after every op, which stalls when other "
         "processes share the cores (see the load average above).",
         "",
         table(["batch", "runtime", "latency", "netdsl/x", "CPU per call", "netdsl/x (CPU)",
@@ -92,8 +107,9 @@ def latency_text(name: str, res: dict, headlines: list[str]) -> str:
         "Nodes by op type, in the files and after onnxruntime's graph optimizations "
         "(what actually runs):",
         "",
-        table(["op", "netdsl", "torch legacy", "torch dynamo", "netdsl (ORT-optimized)",
-               "legacy (ORT-optimized)", "dynamo (ORT-optimized)"], node_rows),
+        table(["op", *(heads[v] for v in onnx_variants),
+               *(f"{heads[v].removeprefix('torch ')} (ORT-optimized)" for v in onnx_variants)],
+              node_rows),
         "",
         node_note,
     ])

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import signal
+import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -42,7 +45,8 @@ class _Usage(Exception):
 
 def _load(args: argparse.Namespace, spec: str) -> Network:
     net = load(spec, _params(args.param))
-    for w in net.warnings:
+    quiet = getattr(args, "quiet", False) and not args.strict  # --strict: they are errors
+    for w in net.warnings if not quiet else ():
         print(w.render(), file=sys.stderr)
     if args.strict and net.warnings:
         raise NetdslError(f"{len(net.warnings)} warning(s) treated as errors (--strict)",
@@ -97,8 +101,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    import time
-
     from .codegen.onnx import compile_onnx
     from .codegen.weights import match_weights, read_checkpoint
 
@@ -142,11 +144,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.batch < 1 or args.repeat < 1:
         raise _Usage("--batch and --repeat must be at least 1")
+    status = _Status() if sys.stderr.isatty() else None
     model: Any = args.model
-    if args.model.endswith(".net") or "#" in args.model:  # a spec (or a document's spec)
+    if _is_spec(args.model):
         from .codegen.onnx import lower, serialize
 
+        if status:
+            status(f"compiling {args.model}…")
         model = serialize(*lower(_load(args, args.model), seed=args.seed))
+    else:
+        given = [opt for opt, v in (("--param", args.param), ("--strict", args.strict)) if v]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise _Usage(f"{' and '.join(given)} {verb} to specs, and {args.model} is an ONNX "
+                         "model: compile it again with them, or run the spec")
+    if status:
+        status("loading the model into onnxruntime…")
     s = open_session(model, args.device)
     if args.input:
         try:
@@ -158,9 +171,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         dims = [d if isinstance(d, int) else args.batch for d in s.input_shape]
         x = np.random.default_rng(args.seed).standard_normal(dims, dtype=np.float32)
     x = check_input(s, x)
-    y, times = time_runs(s, x, args.repeat)
+    y, times = time_runs(s, x, args.repeat, status.runs if status else None)
+    if status:
+        status.clear()
     ms = np.asarray(times) * 1e3
     print(f"provider: {s.provider} ({s.note})")
+    if s.weights and s.weights != "given":  # a newcomer reads top-5 logits of 1e10 as broken
+        print(f"weights:  {s.weights}: untrained, so the outputs mean nothing yet")
     print(f"input:    {'×'.join(map(str, x.shape))}")
     print(f"output:   {'×'.join(map(str, y.shape))}")
     scores = y.reshape(len(y), -1)[0]
@@ -170,6 +187,41 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"p10-p90 {np.percentile(ms, 10):.2f}-{np.percentile(ms, 90):.2f} "
           f"({args.repeat} runs, batch {len(x)})")
     return EXIT_OK
+
+
+def _is_spec(model: str) -> bool:
+    """Whether ``run``'s argument names a spec (file, document's spec, shipped name)."""
+    from .embedded import is_document_ref
+    from .shipped import find_spec
+
+    if model.endswith(".net") or is_document_ref(model):
+        return True
+    if model.endswith(".onnx") or Path(model).exists():
+        return False
+    return find_spec(model) is not None
+
+
+class _Status:
+    """One self-overwriting line on a terminal's stderr: what ``run`` is doing right now."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, text: str) -> None:
+        sys.stderr.write(f"\r\033[Knetdsl run: {text}")
+        sys.stderr.flush()
+        self.last = time.monotonic()
+
+    def runs(self, done: int, total: int, times: list[float]) -> None:
+        if done < 0:
+            self("warm-up run…")
+        elif done == 0 or time.monotonic() - self.last >= 0.2 or done == total - 1:
+            so_far = f", median so far {statistics.median(times) * 1e3:.1f} ms" if times else ""
+            self(f"timed run {done + 1}/{total}{so_far}")
+
+    def clear(self) -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
@@ -233,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = spec_cmd("check", cmd_check, "check specs for syntax and shape errors", many=True)
-    sp.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    sp.add_argument("-q", "--quiet", action="store_true",
+                    help="print errors only (warnings too with --strict, as they are errors)")
     sp = spec_cmd("summary", cmd_summary, "per-layer shapes, parameters, multiply-adds")
     sp.add_argument("--format", choices=("table", "json", "markdown", "latex", "html"),
                     default="table")

@@ -14,6 +14,7 @@ from .build import MAX_INCLUDE_DEPTH, Builder, Header
 from .errors import NetdslError, NetdslWarning
 from .ir import INPUT, Layer, NetGraph, Shape
 from .parser import MAX_SPEC_CHARS, parse_text
+from .shipped import find_include, find_spec, library_names, names
 
 MAX_SPEC_BYTES = MAX_SPEC_CHARS  # a spec is text a person wrote or a search loop generated
 
@@ -101,6 +102,38 @@ class Network:
     def weight_layers(self) -> int:
         return sum(1 for r in self.layers() if ops.OPS[self.graph[r.name].op].weight_layer)
 
+    def summary(self, format: str = "table", training: bool = False) -> str:
+        """The per-layer table ``netdsl summary`` prints.
+
+        Args:
+            format: ``table`` (fixed-width text), ``json``, ``markdown``, ``latex`` or ``html``.
+            training: include the auxiliary heads.
+
+        >>> rows = loads("input 1x28x28\\nFC-10").summary().splitlines()
+        >>> rows[3].split()
+        ['fc1', 'FC-10', '10', '7,850', '7,840', '10']
+        """
+        from .summary import FORMATS
+
+        if format not in FORMATS:
+            raise NetdslError(f"unknown summary format '{format}'",
+                              hint=f"use one of: {', '.join(FORMATS)}")
+        text = FORMATS[format](self, training)
+        return text + "\n" if format == "json" else text
+
+    def draw(self, path: str | Path, depth: int | None = None, rankdir: str = "TB") -> None:
+        """Write the drawing ``netdsl draw`` makes; the format is the suffix: ``.svg``,
+        ``.png``, ``.pdf`` (need Graphviz's ``dot``) or ``.dot``.
+
+        Args:
+            path: the output file, written atomically.
+            depth: scopes this deep become single nodes (None: every layer).
+            rankdir: ``TB`` (top to bottom) or ``LR``.
+        """
+        from .draw import draw
+
+        draw(self, path, depth, rankdir)
+
     def _repr_svg_(self) -> str | None:
         """Jupyter: the drawing, blocks collapsed two scopes deep; None without Graphviz."""
         from .draw import render
@@ -130,6 +163,8 @@ def read_spec(path: str | Path) -> str:
     p = Path(path)
     name = str(path)
     try:
+        if not name:
+            raise NetdslError("empty file name", path="''", hint="give a .net spec file")
         if not p.exists():
             raise NetdslError("no such file", path=name, hint="check the path")
         if p.is_dir():
@@ -164,7 +199,7 @@ def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
     def visit(spec: A.SpecFile, stack: list[Path]) -> None:
         for inc in spec.includes:
             base = Path(spec.src.path).parent
-            target = (base / inc.path).resolve()
+            target = find_include(base, inc.path)
             if target in stack:
                 cycle = " -> ".join(p.name for p in [*stack[stack.index(target):], target])
                 raise NetdslError(f"include cycle: {cycle}", inc.loc,
@@ -174,12 +209,19 @@ def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
             if target in seen:
                 continue
             try:
+                if target.is_dir():
+                    raise NetdslError("is a directory", hint="include a block library file (.net)")
+                if not target.exists():
+                    libs = ", ".join(f'"{n}"' for n in library_names())
+                    raise NetdslError("no such file", hint=f"paths are relative to {base or '.'}; "
+                                      f"netdsl's own library has {libs}")
                 text = read_spec(target)
             except NetdslError as e:
+                where = f"paths are relative to {base or '.'}, then netdsl's shipped library"
                 raise NetdslError(f"cannot include \"{inc.path}\": {e.message}", inc.loc,
-                                  hint=e.hint or f"paths are relative to {base or '.'}") from None
+                                  hint=e.hint or where) from None
             try:
-                lib = parse_text(text, str(Path(spec.src.path).parent / inc.path))
+                lib = parse_text(text, _display(target, base / inc.path))
                 if lib.body or lib.settings:
                     what = lib.body[0].loc if lib.body else lib.settings[0].loc
                     raise NetdslError("an included file may only define blocks, defaults and "
@@ -209,13 +251,28 @@ def load(path: str | Path, params: dict[str, Any] | None = None) -> Network:
 
     Args:
         path: the spec file, or a spec embedded in a Markdown/LaTeX document: ``paper.md#2``
-            (the second; ``paper.md`` alone when it holds one).
+            (the second; ``paper.md`` alone when it holds one). When no such file exists,
+            ``NAME.net``, then a spec netdsl ships: ``load("resnet50")``.
         params: overrides for the spec's ``param`` values, e.g. ``{"classes": 10}``.
     """
     from . import embedded  # small; imported here because it imports this module
 
     if embedded.is_document_ref(str(path)):
         return embedded.load_embedded(str(path), params)
+    if str(path) and not Path(path).exists():
+        found = find_spec(str(path))
+        if found is None and "/" not in str(path):
+            raise NetdslError("no such file, nor a spec netdsl ships", path=str(path),
+                              hint=f"netdsl ships: {', '.join(names())}")
+        path = found or path
     return loads(read_spec(path), str(path), params)
+
+
+def _display(target: Path, written: Path) -> str:
+    """The path an included file is reported by: as written when it is that file."""
+    for cand in (written, Path(f"{written}.net")):
+        if cand.resolve() == target:
+            return str(cand)
+    return str(target)
 
 

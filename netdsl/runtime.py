@@ -6,7 +6,10 @@ driver); netdsl checks the providers a session actually got and says so instead.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,13 @@ class Session:
     def input_shape(self) -> list[Any]:
         return list(self.sess.get_inputs()[0].shape)
 
+    @property
+    def weights(self) -> str | None:
+        """Where a netdsl-compiled model's weights came from ("given", or netdsl's random
+        initialization and its seed); None for other models."""
+        meta = self.sess.get_modelmeta().custom_metadata_map
+        return meta.get("netdsl.weights")
+
     def run(self, x: np.ndarray) -> np.ndarray:
         """The main (first) output for input ``x``."""
         return self.sess.run(None, {self.input_name: x})[0]
@@ -45,7 +55,8 @@ def _ort() -> Any:
         import onnxruntime
     except ImportError:
         raise NetdslError("onnxruntime is not installed",
-                          hint='pip install -e ".[cpu]" (or ".[gpu]" on a CUDA machine)') from None
+                          hint="pip install 'netdsl[cpu]' (or 'netdsl[gpu]' on a CUDA "
+                               "machine)") from None
     return onnxruntime
 
 
@@ -82,6 +93,7 @@ def open_session(model: Any, device: str = "auto") -> Session:
             why_not = (f"this onnxruntime build has no CUDA provider (it has "
                        f"{', '.join(available)})")
         else:
+            _preload_cuda(ort)
             sess = _create(ort, data, where, [CUDA, CPU])
             got = sess.get_providers()
             if got and got[0] == CUDA:
@@ -94,6 +106,19 @@ def open_session(model: Any, device: str = "auto") -> Session:
                                    "with a working CUDA driver, or use --device auto or cpu")
     sess = _create(ort, data, where, [CPU])
     return Session(sess, CPU, f"auto: CPU, since {why_not}" if device == "auto" else "cpu")
+
+
+def _preload_cuda(ort: Any) -> None:
+    """Load the CUDA and cuDNN libraries the gpu extra installs from pip (nvidia-* wheels),
+    which onnxruntime-gpu (1.21+) does not find by itself; its messages go to stderr."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            preload()
+        except Exception as e:  # a failed preload shows again as a session without CUDA
+            print(f"netdsl: onnxruntime.preload_dlls() failed: {e}", file=sys.stderr)
 
 
 def _create(ort: Any, data: bytes | str, where: str, providers: list[str]) -> Any:
@@ -130,11 +155,21 @@ def run_onnx(model: Any, x: np.ndarray, device: str = "auto") -> np.ndarray:
     return s.run(check_input(s, x))
 
 
-def time_runs(s: Session, x: np.ndarray, repeat: int) -> tuple[np.ndarray, list[float]]:
-    """The output and ``repeat`` wall-clock latencies in seconds, after one warm-up run."""
+def time_runs(s: Session, x: np.ndarray, repeat: int,
+              progress: Callable[[int, int, list[float]], None] | None = None
+              ) -> tuple[np.ndarray, list[float]]:
+    """The output and ``repeat`` wall-clock latencies in seconds, after one warm-up run.
+
+    ``progress(done, repeat, times)`` is called before the warm-up (done = -1) and after each
+    timed run; its own time is not measured.
+    """
+    if progress:
+        progress(-1, repeat, [])
     y = s.run(x)
-    times = []
-    for _ in range(repeat):
+    times: list[float] = []
+    for i in range(repeat):
+        if progress:
+            progress(i, repeat, times)
         t = time.perf_counter()
         s.run(x)
         times.append(time.perf_counter() - t)

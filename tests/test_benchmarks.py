@@ -68,3 +68,24 @@ def test_committed_results_render_and_readme_has_the_block() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     run = pytest.importorskip("run")
     assert run.README_BEGIN in readme and run.README_END in readme
+
+
+def test_a_missing_optional_piece_skips_its_rows_with_the_reason() -> None:
+    import json
+
+    report = pytest.importorskip("inference_report")
+    raw = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))
+    res = json.loads(json.dumps(raw["latency"]["resnet50"]))  # as the child writes it now
+    why = "the dynamo exporter needs onnxscript (pip install 'netdsl[bench]')"
+    for b in res["batches"].values():
+        for key in ("ms", "median_ms", "cpu_median_ms", "paired_ratio", "paired_cpu_ratio",
+                    "max_abs_diff_vs_eager"):
+            b[key].pop("torch-dynamo", None)
+    for key in ("nodes", "ort_nodes", "kernel_ms"):
+        res[key].pop("torch-dynamo")
+    res.update(skipped={"torch-dynamo": why}, threads=2)
+    headlines: list[str] = []
+    text = report.latency_text("resnet50", res, headlines)
+    assert f"| 1 | torch-exported ONNX, dynamo (onnxruntime) | skipped: {why} |" in text
+    assert "torch dynamo" not in text and "PyTorch eager, 2 threads like onnxruntime" in text
+    assert f"dynamo not run ({why})" in headlines[0]

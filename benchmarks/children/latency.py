@@ -6,8 +6,10 @@
 The PyTorch module is ``netdsl.to_torch`` of the spec with its state_dict loaded from netdsl's
 ONNX initializers (same names), so all variants compute the same function on the same weights;
 the outputs are compared before anything is timed. The torch ONNX files come from
-``torch.onnx.export`` (legacy and dynamo) of that module. Variants are timed interleaved, round
-by round, so a slow phase of the machine hits them all alike. Prints one JSON line.
+``torch.onnx.export`` (legacy and dynamo; dynamo is skipped, saying why, without onnxscript) of
+that module. onnxruntime runs on as many intra-op threads as eager PyTorch (its default).
+Variants are timed interleaved, round by round, so a slow phase of the machine hits them all
+alike. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import importlib.util
 import json
 import statistics
 import time
@@ -63,8 +66,10 @@ def op_counts(model: onnx.ModelProto) -> dict[str, int]:
     return dict(sorted(collections.Counter(n.op_type for n in model.graph.node).items()))
 
 
-def session(path: Path, optimized: Path | None = None) -> ort.InferenceSession:
+def session(path: Path, optimized: Path | None = None, threads: int = 0
+            ) -> ort.InferenceSession:
     so = ort.SessionOptions()
+    so.intra_op_num_threads = threads  # the same count as eager PyTorch
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle intra-op threads would otherwise spin after each call and steal the cores from the
     # variant timed next (eager above all); the same setting for every ONNX variant.
@@ -126,23 +131,31 @@ def main() -> None:
     x1 = torch.randn(1, *shape)
     files = {"netdsl": Path(args.onnx)}
     export_s = {}
+    skipped = {}
     for name, dynamo in (("torch-legacy", False), ("torch-dynamo", True)):
+        if dynamo and importlib.util.find_spec("onnxscript") is None:
+            skipped[name] = ("the dynamo exporter needs onnxscript (pip install "
+                             "'netdsl[bench]')")
+            continue
         files[name] = work / f"{name}.onnx"
         t = time.perf_counter()
         export(module, x1, files[name], dynamo)
         export_s[name] = time.perf_counter() - t
 
+    # onnxruntime and eager PyTorch on the same number of intra-op threads: PyTorch's default
+    threads = torch.get_num_threads()
     sessions, graphs, optimized = {}, {}, {}
     for name, f in files.items():
         opt_path = work / f"{name}.ort-optimized.onnx"
-        sessions[name] = session(f, opt_path)
+        sessions[name] = session(f, opt_path, threads)
         graphs[name] = op_counts(onnx.load(str(f), load_external_data=False))
         optimized[name] = op_counts(onnx.load(str(opt_path), load_external_data=False))
-        sessions[name] = session(f)  # a fresh session without the dump for timing
+        sessions[name] = session(f, threads=threads)  # a fresh one without the dump, to time
 
     result: dict = {"weights": weights, "export_s": export_s, "nodes": graphs,
                     "ort_nodes": optimized, "batches": {},
-                    "kernel_batch": max(args.batches)}
+                    "kernel_batch": max(args.batches), "threads": threads,
+                    "skipped": skipped}
     xk = torch.randn(max(args.batches), *shape).numpy()
     result["kernel_ms"] = {k: kernel_profile(f, xk) for k, f in files.items()}
     with torch.inference_mode():
@@ -168,7 +181,6 @@ def main() -> None:
             for f in calls.values():  # warm-up: first-run allocations, thread pools
                 f()
                 f()
-            threads = torch.get_num_threads()
             for _ in range(args.rounds):
                 for name, f in calls.items():
                     torch.set_num_threads(1 if name == "eager-1t" else threads)

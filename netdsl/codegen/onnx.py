@@ -70,6 +70,9 @@ def _meta(name: str, arr: np.ndarray) -> TensorProto:
     return t
 
 
+WEIGHTS_KEY = "netdsl.weights"  # metadata: where the weights came from ("given" or the init)
+
+
 def lower(net: Network, weights: Mapping[str, np.ndarray] | None = None, seed: int = 0
           ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
     """The model without its weight initializers, and those weights as (name, float32 array).
@@ -95,8 +98,10 @@ def lower(net: Network, weights: Mapping[str, np.ndarray] | None = None, seed: i
                               opset_imports=[helper.make_opsetid("", OPSET)],
                               doc_string=net.header.title or net.name)
     model.ir_version = IR_VERSION
+    origin = (f"netdsl's random initialization ({' '.join(net.header.init)}, seed {seed})"
+              if weights is None else "given")
     helper.set_model_props(model, {"netdsl.version": __version__, "netdsl.spec": net.source,
-                                   "netdsl.spec_path": net.path})
+                                   "netdsl.spec_path": net.path, WEIGHTS_KEY: origin})
     return model, [(n, np.ascontiguousarray(a, dtype="<f4")) for n, a in b.params]
 
 

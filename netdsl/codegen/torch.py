@@ -14,6 +14,7 @@ import hashlib
 import keyword
 import linecache
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,49 @@ class _Namespace:
         return cand
 
 
-def _module_attrs() -> frozenset[str]:
-    """Names a submodule cannot take: attributes of nn.ModuleDict (and so of nn.Module)."""
-    from torch import nn
+# Names a submodule cannot take: attributes of nn.ModuleDict (and so of nn.Module), as of
+# PyTorch 2.13, besides dunders. Written out so that emitting source needs no PyTorch;
+# tests/test_no_torch.py checks it against the installed PyTorch.
+MODULE_ATTRS = frozenset("""
+    T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
+    _compiled_call_impl _forward_hooks _forward_hooks_always_called
+    _forward_hooks_with_kwargs _forward_pre_hooks _forward_pre_hooks_with_kwargs
+    _get_backward_hooks _get_backward_pre_hooks _get_name _is_full_backward_hook
+    _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
+    _maybe_warn_non_full_backward_hook _modules _named_members
+    _non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook
+    _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict
+    _slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl
+    add_module apply bfloat16 buffers call_super_init children clear compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half ipu items keys load_state_dict modules mtia
+    named_buffers named_children named_modules named_parameters parameters pop
+    register_backward_hook register_buffer register_forward_hook
+    register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
+    set_extra_state set_submodule share_memory state_dict to to_empty train training
+    type update values xpu zero_grad
+""".split())
 
-    return frozenset(dir(nn.ModuleDict()))
+
+def require_torch(what: str) -> Any:
+    """The torch module, or a NetdslError saying which extra installs it."""
+    try:
+        import torch
+    except ImportError:
+        raise NetdslError(f"{what} needs PyTorch, which is not installed",
+                          hint="install the torch extra: pip install 'netdsl[torch]' (on a "
+                               "machine without a GPU, the CPU build first: pip install torch "
+                               "--index-url https://download.pytorch.org/whl/cpu)") from None
+    return torch
+
+
+def _module_attrs() -> frozenset[str]:
+    """MODULE_ATTRS, plus the running PyTorch's own when it is already imported."""
+    torch = sys.modules.get("torch")
+    return MODULE_ATTRS | frozenset(dir(torch.nn.ModuleDict())) if torch else MODULE_ATTRS
 
 
 def _class_name(net: Network) -> str:
@@ -93,7 +132,7 @@ class _Modules:
     def add(self, lay: Layer, ctor: str, comment: str) -> str:
         parts = lay.name.split(".")
         for i, part in enumerate(parts):
-            if part in self.taken:
+            if part in self.taken or part.startswith("__") and part.endswith("__"):
                 raise NetdslError(f"layer name '{lay.name}' cannot be a PyTorch submodule: "
                                   f"'{part}' is an attribute of nn.Module", lay.loc,
                                   hint="rename the layer or its block")
@@ -221,8 +260,7 @@ def to_torch(net: Network, seed: int = 0, aux: bool = True,
         aux: include the auxiliary heads.
         weights: tensors under state_dict names instead of the initialization.
     """
-    import torch
-
+    torch = require_torch("netdsl.to_torch")
     src, cls_name = _source(net, aux)
     digest = hashlib.sha1(src.encode()).hexdigest()[:12]
     filename = f"<netdsl:{net.name}:{digest}>"

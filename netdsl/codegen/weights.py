@@ -103,8 +103,11 @@ def read_checkpoint(path: str | Path) -> Weights:
     (the usual training checkpoints). Reading .pt needs PyTorch; .safetensors does not.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise NetdslError("no such weights file", path=str(path), hint="check the path")
+    if not p.is_file():  # a directory, FIFO or device (/dev/zero would never end)
+        raise NetdslError("the weights are not a regular file", path=str(path),
+                          hint="give a .safetensors file or a torch.save()d state_dict")
     try:
         if p.suffix == ".safetensors":
             from safetensors.numpy import load_file
@@ -114,8 +117,10 @@ def read_checkpoint(path: str | Path) -> Weights:
 
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except ImportError as e:
+        extra = "install the torch extra: pip install 'netdsl[torch]'" if e.name == "torch" \
+            else f"pip install {e.name}"
         raise NetdslError(f"reading {p.suffix or 'this'} weights needs {e.name}",
-                          path=str(path), hint=f"pip install {e.name}") from None
+                          path=str(path), hint=extra) from None
     except Exception as e:  # torch and safetensors raise assorted types on corrupt files
         raise NetdslError(f"cannot read weights: {e}".splitlines()[0], path=str(path),
                           hint="expected a .safetensors file or a torch.save()d state_dict"
