@@ -54,11 +54,13 @@ def _load(args: argparse.Namespace, spec: str) -> Network:
     return net
 
 
-def _expand_documents(specs: Sequence[str]) -> list[str]:
-    """Spec paths, with each Markdown/LaTeX document replaced by its embedded specs (doc#N)."""
+def _expand_documents(specs: Sequence[str]) -> tuple[list[str], int]:
+    """Spec paths, with each Markdown/LaTeX document replaced by its embedded specs (doc#N),
+    and the number of documents that could not be read (their errors printed here)."""
     from .embedded import is_document, specs_of
 
     out: list[str] = []
+    failed = 0
     for spec in specs:
         if not is_document(spec):
             out.append(spec)
@@ -67,17 +69,17 @@ def _expand_documents(specs: Sequence[str]) -> list[str]:
             found = specs_of(spec)
         except NetdslError as e:
             print(str(e), file=sys.stderr)
-            out.append(spec)  # reported again (and counted) by the check loop
+            failed += 1
             continue
         if not found:
             print(f"{spec}: warning: no embedded netdsl specs", file=sys.stderr)
         out += [f.ref for f in found]
-    return out
+    return out, failed
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    failed = 0
-    for spec in _expand_documents(args.specs):
+    specs, failed = _expand_documents(args.specs)
+    for spec in specs:
         try:
             net = _load(args, spec)
         except NetdslError as e:

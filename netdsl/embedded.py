@@ -29,7 +29,9 @@ FRAGMENT = "fragment"  # ```netdsl fragment: an excerpt, not a whole spec
 
 # Markdown: ``` or ~~~ fences (three or more); the info string's first word is the language
 # (``netdsl``, ``{.netdsl}``). Other fences are skipped whole: they may show netdsl fences.
-_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\n]*)$")
+# A fence may be indented (inside a list item): its indentation is removed from the spec's lines
+# (as CommonMark does) and given back to them by fmt.
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\n]*)$")
 _NETDSL_INFO = re.compile(r"^\{?\.?netdsl\b")
 # LaTeX: \begin{netdsl}[opts] … \end{netdsl}; \begin{minted}[opts]{netdsl} … \end{minted}
 _BEGIN = re.compile(r"\\begin\{(?P<env>netdsl)\}(\[[^\]\n]*\])?\s*$|"
@@ -44,6 +46,7 @@ class EmbeddedSpec:
     text: str
     line_offset: int  # document lines before the spec's first line
     path: str  # the document
+    indent: str = ""  # the fence's indentation, removed from the spec's lines
 
     @property
     def ref(self) -> str:
@@ -67,16 +70,26 @@ def is_document_ref(ref: str) -> bool:
     return is_document(split_ref(ref)[0])
 
 
+def lines_of(text: str) -> list[str]:
+    """The document's lines as editors number them: split at \\n only (a form feed or U+2028
+    in prose is no line break to an editor), a \\r before it dropped."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln.removesuffix("\r") for ln in lines]
+
+
 def extract(text: str, path: str = "<document>") -> list[EmbeddedSpec]:
     """Every embedded spec of a Markdown or LaTeX document, in order."""
     latex = Path(path).suffix.lower() in LATEX
-    lines = text.splitlines()
+    lines = lines_of(text)
     out: list[EmbeddedSpec] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         end: re.Pattern[str] | None = None
         skip = False
+        indent = ""
         if latex:
             m = _BEGIN.search(line)
             if m and not line.lstrip().startswith("%"):
@@ -85,8 +98,8 @@ def extract(text: str, path: str = "<document>") -> list[EmbeddedSpec]:
         else:
             m = _FENCE.match(line)
             if m:
-                fence = m["fence"]
-                end = re.compile(r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) +
+                fence, indent = m["fence"], m["indent"]
+                end = re.compile(r"^ *" + re.escape(fence[0]) + "{" + str(len(fence)) +
                                  r",}\s*$")
                 skip = not _NETDSL_INFO.match(m["info"]) or FRAGMENT in m["info"].split()
         if end is None:
@@ -105,10 +118,18 @@ def extract(text: str, path: str = "<document>") -> list[EmbeddedSpec]:
         if skip:
             i = j + 1
             continue
-        body = "\n".join(lines[start:j]) + "\n"
-        out.append(EmbeddedSpec(len(out) + 1, body, start, path))
+        body = "".join(_dedent(ln, indent) + "\n" for ln in lines[start:j])
+        out.append(EmbeddedSpec(len(out) + 1, body, start, path, indent))
         i = j + 1
     return out
+
+
+def _dedent(line: str, indent: str) -> str:
+    """``line`` without up to ``indent``'s spaces (CommonMark's rule for indented fences)."""
+    k = 0
+    while k < len(indent) and k < len(line) and line[k] == " ":
+        k += 1
+    return line[k:]
 
 
 def specs_of(ref: str) -> list[EmbeddedSpec]:

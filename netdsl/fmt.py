@@ -21,6 +21,7 @@ Formatting is idempotent, and a formatted spec parses to the same network.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,19 +213,25 @@ def format_document(text: str, path: str) -> str:
     """A Markdown or LaTeX document with each embedded spec formatted in place."""
     from .embedded import extract
 
-    lines = text.splitlines(keepends=True)
+    lines = re.split(r"(?<=\n)", text)  # numbered as extract numbers them: at \n only
     for spec in reversed(extract(text, path)):
         n = spec.text.count("\n")
-        pretty = format_text(spec.text, path, spec.line_offset)
-        lines[spec.line_offset:spec.line_offset + n] = pretty.splitlines(keepends=True)
+        pretty = format_text(spec.text, path, spec.line_offset).split("\n")[:-1]
+        # a fence inside a list item keeps its indentation
+        lines[spec.line_offset:spec.line_offset + n] = [
+            (spec.indent + ln if ln else ln) + "\n" for ln in pretty]
     return "".join(lines)
 
 
 def format_source(text: str, path: str) -> str:
-    """``format_document`` for Markdown/LaTeX paths, else ``format_text``."""
+    """``format_document`` for Markdown/LaTeX paths, else ``format_text``; a file with
+    Windows line endings (CRLF) keeps them."""
     from .embedded import is_document
 
-    return format_document(text, path) if is_document(path) else format_text(text, path)
+    crlf = text.count("\r\n") * 2 > text.count("\n")  # a Windows file stays one
+    text = text.replace("\r\n", "\n")
+    out = format_document(text, path) if is_document(path) else format_text(text, path)
+    return out.replace("\n", "\r\n") if crlf else out
 
 
 def tokens_for_check(text: str) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ accepts it, so the parse goes on and independent errors are reported together.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from lark import Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -147,8 +148,15 @@ def syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
     line, col = max(1, e.line or 1), max(1, e.column or 1)
     if isinstance(e, UnexpectedCharacters):
         ch = src.line(line)[col - 1: col] or "?"
-        return NetdslError(f"unexpected character {ch!r}", SourceLoc(src, line, col, col + 1),
-                           hint=_expect_hint(e.allowed))
+        hint = _expect_hint(e.allowed)
+        what = repr(ch)
+        if not ch.isascii():  # a look-alike (Cyrillic с for c) is invisible in the quote
+            what += f" (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})"
+            if ch.isalpha():
+                hint = "retype it in ASCII: netdsl's words are ASCII, and letters of other " \
+                       "alphabets only look alike"
+        return NetdslError(f"unexpected character {what}", SourceLoc(src, line, col, col + 1),
+                           hint=hint)
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":

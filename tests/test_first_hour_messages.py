@@ -1,0 +1,76 @@
+"""Messages and document handling a newcomer tripped over (issue 14), as CLI runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import ROOT
+
+
+def netdsl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env)
+
+
+def test_form_feed_and_line_separator_in_prose_keep_line_numbers(tmp_path: Path) -> None:
+    (tmp_path / "paper.md").write_text("Intro\fpage two\u2028same line\x85still\n\n```netdsl\n"
+                                       "input 3x8x8\nconv3-4; maxpol\n```\n", encoding="utf-8")
+    r = netdsl("check", "paper.md", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith("paper.md:5:10: error: unknown layer 'maxpol'"), r.stderr
+
+
+def test_fmt_keeps_a_fenced_spec_indented_inside_a_list_item(tmp_path: Path) -> None:
+    doc = tmp_path / "notes.md"
+    doc.write_text("- the network:\n\n    ```netdsl\n    input 3x8x8\n    conv3-4  ;  relu\n"
+                   "    ```\n\nmore text\n")
+    r = netdsl("fmt", "-w", "notes.md", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert doc.read_text() == ("- the network:\n\n    ```netdsl\n    input 3x8x8\n"
+                               "    conv3-4; relu\n    ```\n\nmore text\n")
+    assert netdsl("fmt", "--check", "notes.md", cwd=tmp_path).returncode == 0
+    r = netdsl("check", "notes.md", cwd=tmp_path)
+    assert r.returncode == 0 and "notes.md#1: ok (2 layers" in r.stdout
+
+
+def test_fmt_keeps_windows_line_endings(tmp_path: Path) -> None:
+    spec, doc = tmp_path / "w.net", tmp_path / "w.md"
+    spec.write_bytes(b"input 3x8x8\r\nconv3-4  ;relu\r\n")
+    doc.write_bytes(b"Text\r\n\r\n```netdsl\r\ninput 3x8x8\r\nconv3-4  ;relu\r\n```\r\n")
+    r = netdsl("fmt", "-w", "w.net", "w.md", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert spec.read_bytes() == b"input 3x8x8\r\nconv3-4; relu\r\n"
+    assert doc.read_bytes() == b"Text\r\n\r\n```netdsl\r\ninput 3x8x8\r\nconv3-4; relu\r\n```\r\n"
+    assert netdsl("fmt", "--check", "w.net", "w.md", cwd=tmp_path).returncode == 0
+
+
+def test_an_unclosed_fence_is_reported_once(tmp_path: Path) -> None:
+    (tmp_path / "open.md").write_text("```netdsl\ninput 3x8x8\n")
+    r = netdsl("check", "open.md", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.count("has no closing fence") == 1, r.stderr
+
+
+def test_a_look_alike_letter_is_named_by_its_code_point(tmp_path: Path) -> None:
+    (tmp_path / "c.net").write_text("input 3x8x8\n\u0441onv3-4\n", encoding="utf-8")
+    r = netdsl("check", "c.net", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "unexpected character 'с' (U+0441 CYRILLIC SMALL LETTER ES)" in r.stderr
+    assert "hint: retype it in ASCII" in r.stderr
+
+
+def test_check_quiet_prints_errors_only(tmp_path: Path) -> None:
+    r = netdsl("check", "-q", "specs/examples/alexnet-224.net", cwd=ROOT)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+    r = netdsl("check", "-q", "--strict", "specs/examples/alexnet-224.net", cwd=ROOT)
+    assert r.returncode == 1 and "warning: conv drops input pixels" in r.stderr
+    assert "treated as errors (--strict)" in r.stderr
+
+
+def test_weights_that_are_not_a_regular_file(tmp_path: Path) -> None:
+    r = netdsl("compile", "specs/lenet5.net", "--weights", "/dev/zero", "-o",
+               str(tmp_path / "m.onnx"), cwd=ROOT)
+    assert r.returncode == 1 and "/dev/zero: error: the weights are not a regular file" in r.stderr
