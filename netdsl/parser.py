@@ -8,8 +8,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, UnexpectedInput, v_args
+from lark import Lark, Token, Tree, UnexpectedInput, v_args
 from lark.exceptions import VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast as A
 from .errors import NetdslError, SourceFile, SourceLoc
@@ -36,7 +37,8 @@ def _lark() -> Lark:
         return Lark(grammar_text(), **options)  # type: ignore[arg-type]
 
 
-MAX_DEPTH = 100  # nesting of the syntax tree (brackets, blocks, operators): a legit spec uses ~20
+MAX_DEPTH = 100  # syntax levels (bodies, calls, operators in operators): a legit spec uses ~10
+MAX_TERMS = 100  # operands of one flat sum or product: a legit spec uses a few
 MAX_SPEC_CHARS = 256 << 10  # a spec is text a person wrote or a search loop generated
 
 
@@ -71,21 +73,41 @@ def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.Spe
         raise
 
 
+_LEVELS = {"body", "args", "neg"}  # a group's, construct's or block's body; call arguments
+_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "mod": "product"}
+
+
 def _check_depth(tree: Tree, src: SourceFile) -> None:
-    """Refuse absurd nesting before the (recursive) transformer and builder see it."""
-    stack: list[tuple[Any, int]] = [(tree, 1)]
+    """Refuse absurd nesting before the builder's recursion sees it.
+
+    Levels are what a person sees nested: bodies in braces or brackets, call arguments,
+    operators inside other operators. A flat sum ``1 + 1 + … + 1`` is one level but a deep
+    tree (the operators associate to the left): it is limited by its length instead.
+    """
+    stack: list[tuple[Tree, int, int]] = [(tree, 0, 0)]  # node, levels, terms of its chain
     while stack:
-        node, d = stack.pop()
-        if not isinstance(node, Tree):
-            continue
-        if d > MAX_DEPTH:
+        node, levels, terms = stack.pop()
+        problem = None
+        if levels > MAX_DEPTH:
+            problem = (f"nested more than {MAX_DEPTH} levels deep (groups, braces, block "
+                       "calls, brackets)", "flatten the groups and brackets, or use params")
+        elif terms > MAX_TERMS:
+            problem = (f"an expression of more than {MAX_TERMS} terms",
+                       "write a repeated sum as a product (n*k), or use params")
+        if problem:
             meta = node.meta
-            line = getattr(meta, "line", 1)
-            col = getattr(meta, "column", 1)
-            raise NetdslError(f"nested more than {MAX_DEPTH} levels deep",
-                              SourceLoc(src, line, col),
-                              hint="flatten the groups and brackets, or use params")
-        stack.extend((c, d + 1) for c in node.children)
+            loc = SourceLoc(src, getattr(meta, "line", 1), getattr(meta, "column", 1))
+            raise NetdslError(problem[0], loc, hint=problem[1])
+        chain = _CHAINS.get(str(node.data))
+        for i, c in enumerate(node.children):
+            if not isinstance(c, Tree):
+                continue
+            kind = _CHAINS.get(str(c.data))
+            if kind and kind == chain and i == 0:  # the left operand continues the chain
+                stack.append((c, levels, terms + 1))
+            else:
+                deeper = str(c.data) in _LEVELS or kind is not None
+                stack.append((c, levels + deeper, 2 if kind else 0))
 
 
 def _s(tok: Token) -> str:
@@ -93,7 +115,7 @@ def _s(tok: Token) -> str:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper than they do
     """Lark tree -> netdsl.ast; every node keeps its SourceLoc."""
 
     def __init__(self, src: SourceFile) -> None:

@@ -74,3 +74,22 @@ def test_weights_that_are_not_a_regular_file(tmp_path: Path) -> None:
     r = netdsl("compile", "specs/lenet5.net", "--weights", "/dev/zero", "-o",
                str(tmp_path / "m.onnx"), cwd=ROOT)
     assert r.returncode == 1 and "/dev/zero: error: the weights are not a regular file" in r.stderr
+
+
+def test_nesting_is_counted_in_the_levels_a_person_sees(tmp_path: Path) -> None:
+    (tmp_path / "g32.net").write_text("input 3x8x8\n" + "(" * 32 + "relu" + ")" * 32 + "\n")
+    r = netdsl("check", "g32.net", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # 32 groups once counted as 'more than 100 levels'
+    (tmp_path / "g101.net").write_text("input 3x8x8\n" + "(" * 101 + "relu" + ")" * 101 + "\n")
+    r = netdsl("check", "g101.net", cwd=tmp_path)
+    assert r.returncode == 1 and "g101.net:2:102: error: nested more than 100 levels" in r.stderr
+
+
+def test_a_long_flat_sum_is_not_called_nesting(tmp_path: Path) -> None:
+    terms = " + ".join(["1"] * 60_000)
+    (tmp_path / "sum.net").write_text(f"param a = {terms}\ninput 3x8x8\nrelu\n")
+    r = netdsl("check", "sum.net", cwd=tmp_path)
+    assert r.returncode == 1 and "nested" not in r.stderr
+    assert "sum.net:1:11: error: an expression of more than 100 terms" in r.stderr
+    (tmp_path / "ok.net").write_text(f"param a = {' + '.join(['1'] * 100)}\ninput 3x8x8\nrelu\n")
+    assert netdsl("check", "ok.net", cwd=tmp_path).returncode == 0
