@@ -187,8 +187,12 @@ def _eof_error(src: SourceFile, expected: Any) -> NetdslError:
 
 
 def _unclosed(text: str) -> tuple[int, int, str] | None:
-    """The innermost bracket still open at the end of ``text`` (line, column, bracket)."""
-    stack: list[tuple[int, int, str]] = []
+    """The bracket left open (line, column, bracket): where indentation shows it, the one a
+    closing bracket at the start of a line skips to reach the opener indented like it (a
+    missing ``}`` of ``residual {`` inside ``block … {``); else the innermost one still open
+    at the end of ``text``."""
+    stack: list[tuple[int, int, str, int]] = []  # line, column, bracket, its line's indent
+    indents = [len(ln) - len(ln.lstrip(" \t")) for ln in text.split("\n")]
     line, col, i, n = 1, 1, 0, len(text)
     while i < n:
         ch = text[i]
@@ -206,15 +210,19 @@ def _unclosed(text: str) -> tuple[int, int, str] | None:
             i = j
             continue
         if ch in "{(":
-            stack.append((line, col, ch))
+            stack.append((line, col, ch, indents[line - 1]))
         elif ch in "})" and stack:
+            if col == indents[line - 1] + 1 and stack[-1][3] != col - 1:  # first on its line
+                match = [k for k, s in enumerate(stack) if s[3] == col - 1]
+                if match:
+                    return stack[-1][:3]  # the openers above match[-1] were never closed
             stack.pop()
         if ch == "\n":
             line, col = line + 1, 1
         else:
             col += 1
         i += 1
-    return stack[-1] if stack else None
+    return stack[-1][:3] if stack else None
 
 
 def _expect_hint(expected: Any) -> str:

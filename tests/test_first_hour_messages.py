@@ -93,3 +93,14 @@ def test_a_long_flat_sum_is_not_called_nesting(tmp_path: Path) -> None:
     assert "sum.net:1:11: error: an expression of more than 100 terms" in r.stderr
     (tmp_path / "ok.net").write_text(f"param a = {' + '.join(['1'] * 100)}\ninput 3x8x8\nrelu\n")
     assert netdsl("check", "ok.net", cwd=tmp_path).returncode == 0
+
+
+def test_a_missing_brace_is_reported_where_indentation_shows_it(tmp_path: Path) -> None:
+    (tmp_path / "b.net").write_text("block b(c) {\n    residual {\n        conv3-c\n    relu\n}\n"
+                                    "input 3x8x8\nb(4)\n")
+    r = netdsl("check", "b.net", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith("b.net:2:14: error: '{' is never closed"), r.stderr
+    (tmp_path / "ok.net").write_text("block b(c) { residual {\n    conv3-c\n} }\ninput 3x8x8\n"
+                                     "b(4)\n")  # two braces closed on one line: no complaint
+    assert netdsl("check", "ok.net", cwd=tmp_path).returncode == 0
