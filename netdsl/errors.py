@@ -140,7 +140,9 @@ def did_you_mean(name: str, choices: Iterable[str] | Mapping[str, str]) -> str |
     of one thing suggest it once.
     """
     canon = dict(choices) if isinstance(choices, Mapping) else {c: c for c in choices}
-    close = difflib.get_close_matches(name.lower(), sorted(canon), n=6, cutoff=0.6)
+    # two-letter names differ by one letter at a ratio of 0.5 ('bm' for 'bn')
+    cutoff = 0.5 if len(name) <= 3 else 0.6
+    close = difflib.get_close_matches(name.lower(), sorted(canon), n=6, cutoff=cutoff)
     names = list(dict.fromkeys(canon[c] for c in close))[:3]
     if not names:
         return None

@@ -104,3 +104,12 @@ def test_a_missing_brace_is_reported_where_indentation_shows_it(tmp_path: Path) 
     (tmp_path / "ok.net").write_text("block b(c) { residual {\n    conv3-c\n} }\ninput 3x8x8\n"
                                      "b(4)\n")  # two braces closed on one line: no complaint
     assert netdsl("check", "ok.net", cwd=tmp_path).returncode == 0
+
+
+def test_near_misses_of_short_names_and_missing_values_read_naturally(tmp_path: Path) -> None:
+    (tmp_path / "bm.net").write_text("input 3x8x8\nconv3-16 +bm\n")
+    r = netdsl("check", "bm.net", cwd=tmp_path)
+    assert "unknown layer 'bm'" in r.stderr and "hint: did you mean 'bn'?" in r.stderr
+    (tmp_path / "conv.net").write_text("input 3x8x8\nconv\n")
+    r = netdsl("check", "conv.net", cwd=tmp_path)
+    assert "error: conv needs its output channels" in r.stderr, r.stderr

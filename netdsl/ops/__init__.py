@@ -207,10 +207,11 @@ class OpDef:
                                   hint=did_you_mean(key, list(fields))
                                   or f"{self.name} options: {known}")
             values[key] = self._coerce(fields[key], value, key, loc)
-        missing = [f.name for f in dataclasses.fields(self.Attrs)
+        missing = [f for f in dataclasses.fields(self.Attrs)
                    if f.name not in values and f.default is dataclasses.MISSING]
-        if missing:
-            raise NetdslError(f"{self.name} needs its {missing[0]}", loc,
+        if missing:  # "conv needs its output channels", not the field's name "out"
+            what = missing[0].metadata.get("doc", missing[0].name)
+            raise NetdslError(f"{self.name} needs its {what}", loc,
                               hint=f"write it as: {self.usage()}")
         attrs = self.Attrs(**values)
         self.validate(attrs, loc)
