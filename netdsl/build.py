@@ -11,6 +11,7 @@ while shape checks that would only repeat the first error are skipped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,13 +82,31 @@ class Builder(Constructs):
             for b in f.blocks:
                 self.blocks[b.name] = b
             for d in f.defaults:
-                words = self.defaults.get(d.op.lower(), ()) + d.words
+                key = self._default_key(d)
+                if key is None:
+                    continue
+                words = self.defaults.get(key, ()) + d.words
                 if len(words) > MAX_DEFAULT_WORDS:  # every layer of the type reads them all
                     raise NetdslError(f"more than {MAX_DEFAULT_WORDS} default words for "
                                       f"'{d.op}'", d.loc, hint="one 'default' line per option "
                                       "is enough: the last one wins")
-                self.defaults[d.op.lower()] = words
+                self.defaults[key] = words
         self.header: Header = read_header(root, overrides, self.errors)
+
+    def _default_key(self, d: A.Default) -> str | None:
+        """The op (by its canonical name, so aliases count) or construct a ``default`` line
+        sets; an unknown one is an error like anywhere else (``default cnov bias=off``)."""
+        op, kernel = ops.lookup(d.op.lower())
+        if op is not None and kernel is None:
+            return op.name
+        if d.op.lower() in CONSTRUCTS:
+            return d.op.lower()
+        names = {k: o.name for k, o in ops.REGISTRY.items()} | {c: c for c in CONSTRUCTS}
+        self.errors.append(NetdslError(
+            f"unknown layer '{d.op}' in a default line", d.loc,
+            hint=did_you_mean(d.op, names) or "default takes a layer type and options, e.g. "
+                                              "'default conv bias=off'"))
+        return None
 
     # ---- expressions ---------------------------------------------------------------------
     @staticmethod
@@ -113,7 +132,10 @@ class Builder(Constructs):
             return
         if not e.notes and self.sites:
             e.notes = [f"in block '{c.block}', called at {c.loc}" for c in reversed(self.sites)]
-        key = (e.loc.src.path, e.loc.line, e.loc.col) if e.loc else (e.path or "", 0, 0)
+        # a line failing again with the same message (a block called twice): one report;
+        # another message there (another call's bad argument) is news
+        key = (e.loc.src.path, e.loc.line, e.loc.col, e.message) if e.loc else \
+            (e.path or "", 0, 0, e.message)
         # inside a block, one bad argument fails at every use of it: report the first
         same = (e.message, e.hint, *e.notes) if e.notes else key
         if key in self._failed or same in self._failed:
@@ -324,7 +346,11 @@ class Builder(Constructs):
         if lay.keyword in self.blocks or base in self.blocks:
             hint = f"'{lay.keyword}' is a block: call it with parentheses, {lay.keyword}(…)"
         elif ops.REGISTRY.get(base) and ops.REGISTRY[base].kernel_field is None:
+            op = ops.REGISTRY[base]
             hint = f"{base} takes no kernel size in its name"
+            digits = lay.keyword[len(lay.keyword.rstrip("0123456789")):]
+            if op.channels_field is not None and digits:  # FC10 meant FC-10
+                hint += f": did you mean '{lay.keyword[:-len(digits)]}-{digits}'?"
         return NetdslError(f"unknown layer '{lay.keyword}'", lay.loc,
                            hint=hint or "known layers: " + ", ".join(sorted(ops.OPS)))
 
@@ -422,7 +448,7 @@ class Builder(Constructs):
             given[p] = self.eval(e, env)
         for k, e in c.kwargs:
             if k not in names:
-                raise NetdslError(f"block '{b.name}' has no parameter '{k}'", _loc(e),
+                raise NetdslError(f"block '{b.name}' has no parameter '{k}'", _name_loc(k, e),
                                   hint=did_you_mean(k, names) or _signature(b))
             if k in given:
                 raise NetdslError(f"parameter '{k}' of '{b.name}' is given twice", _loc(e),
@@ -508,3 +534,11 @@ def _signature(b: A.BlockDef) -> str:
 
 def _loc(e: Any) -> SourceLoc:
     return e.loc
+
+
+def _name_loc(name: str, e: Any) -> SourceLoc:
+    """Where ``name=`` of a keyword argument is written (its value is at ``e.loc``)."""
+    loc: SourceLoc = e.loc
+    before = loc.src.line(loc.line)[:loc.col - 1]
+    m = re.search(rf"\b{re.escape(name)}\s*=\s*$", before)
+    return SourceLoc(loc.src, loc.line, m.start() + 1, m.start() + 1 + len(name)) if m else loc

@@ -113,3 +113,39 @@ def test_near_misses_of_short_names_and_missing_values_read_naturally(tmp_path: 
     (tmp_path / "conv.net").write_text("input 3x8x8\nconv\n")
     r = netdsl("check", "conv.net", cwd=tmp_path)
     assert "error: conv needs its output channels" in r.stderr, r.stderr
+
+
+def test_builder_messages_point_at_the_mistake(tmp_path: Path) -> None:
+    (tmp_path / "fc.net").write_text("input 3x8x8\nFC10\n")
+    r = netdsl("check", "fc.net", cwd=tmp_path)
+    assert "hint: fc takes no kernel size in its name: did you mean 'FC-10'?" in r.stderr
+    (tmp_path / "kw.net").write_text('include "resnet"\ninput 3x32x32\nconv3-64\n'
+                                     "r3 = basic(64, strid=2)\n")
+    r = netdsl("check", "kw.net", cwd=tmp_path)
+    assert "kw.net:4:16: error: block 'basic' has no parameter 'strid'" in r.stderr, r.stderr
+    assert "    |                ^~~~~\n" in r.stderr  # under 'strid', not under '2'
+
+
+def test_each_call_with_a_bad_argument_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "two.net").write_text('include "resnet"\ninput 3x32x32\nconv3-64\n'
+                                      "r0 = basic(32.5)\nr3 = basic(64, 0)\n")
+    r = netdsl("check", "two.net", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "got 32.5, expected a whole number" in r.stderr
+    assert "invalid stride for conv: got 0" in r.stderr and "called at two.net:5:6" in r.stderr
+    (tmp_path / "rep.net").write_text('include "resnet"\ninput 3x32x32\nconv3-64\n'
+                                      "basic(32.5) ×3\n")  # one mistake: one report
+    r = netdsl("check", "rep.net", cwd=tmp_path)
+    assert r.stderr.count("error:") == 1, r.stderr
+
+
+def test_an_unknown_layer_in_a_default_line_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "d.net").write_text("input 3x8x8\ndefault cnov bias=off\nconv3-4\n")
+    r = netdsl("check", "d.net", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "d.net:2:1: error: unknown layer 'cnov' in a default line" in r.stderr
+    assert "hint: did you mean 'conv'?" in r.stderr
+    (tmp_path / "ok.net").write_text("input 3x8x8\ndefault conv bias=off\n"
+                                     "default residual shortcut=A\nconv3-4\n")
+    r = netdsl("check", "ok.net", cwd=tmp_path)
+    assert r.returncode == 0 and "(1 layers, 108 params" in r.stdout, r.stderr
