@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import NetdslError, NetdslWarning, SourceLoc, did_you_mean
 from ..ir import Shape
+from ..limits import MAX_DIM
 
 if TYPE_CHECKING:  # the ONNX builder imports onnx; ops only call its methods
     from ..codegen.onnx import OnnxBuilder
@@ -28,7 +29,6 @@ if TYPE_CHECKING:  # the ONNX builder imports onnx; ops only call its methods
 REGISTRY: dict[str, OpDef] = {}  # keyword (and aliases), lower case -> op
 OPS: dict[str, OpDef] = {}  # canonical op name -> op
 
-MAX_DIM = 1 << 31  # one dimension of any size, channel count or kernel (guards absurd input)
 
 
 def register(name: str, *aliases: str) -> Callable[[type[OpDef]], type[OpDef]]:
