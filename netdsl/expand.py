@@ -41,7 +41,6 @@ from .limits import (
     MAX_PARAMS,
 )
 from .naming import Names, Scope
-from .passes.unused import unused_outputs
 from .recovery import collect
 
 POISON = "<error>"  # op of the placeholder node standing for a statement that failed
@@ -62,7 +61,7 @@ class Expander:
         self.stack: list[str] = []  # blocks being expanded, for recursion errors
         self.sites: list[A.Call] = []  # the calls that led to the current statement
         self.depth = 0  # nested bodies being expanded
-        self.auto_acts: set[str] = set()
+        self.auto_acts: set[str] = set()  # activations inserted by the header (see passes)
         self._warned: set[str] = set()
         self._failed: set[tuple[Any, ...]] = set()  # locations and messages already reported
         for f in files:  # includes first, the root last: later definitions win
@@ -308,7 +307,9 @@ class Expander:
 
     # ---- whole network ---------------------------------------------------------------------
     def run(self) -> NetGraph:
-        """Build the graph; raise every recorded error together (in source order) if any."""
+        """Build the graph; raise every recorded error together (in source order) if any.
+
+        The graph is as the spec reads: ``passes.run_passes`` then finishes it."""
         h = self.header
         if not self.root.body and not self.root.settings and self.root.blocks:
             self.errors = [NetdslError(  # not a network: its blocks are checked where used
@@ -328,26 +329,7 @@ class Expander:
                     self.errors.append(e)
         if self.errors:
             raise collect(self.errors, stopped=len(self.errors) > MAX_ERRORS)
-        self._drop_head_activations()
-        self.warnings.extend(unused_outputs(self.graph))
         return self.graph
-
-    def _drop_head_activations(self) -> None:
-        """`activation relu` follows hidden weight layers only: not those feeding an output."""
-        outputs, self.graph.outputs = self.graph.outputs, []  # rewritten once, not per removal
-        moved: dict[str, str] = {}
-        for o in outputs:
-            n = o
-            while True:
-                lay = self.graph[n]
-                if n in self.auto_acts:
-                    moved[n] = lay.inputs[0]
-                    self.graph.remove_passthrough(n)
-                    break
-                if lay.op == "input" or not ops.OPS[lay.op].transparent:
-                    break
-                n = lay.inputs[0]
-        self.graph.outputs = [moved.get(o, o) for o in outputs]
 
 
 def _dims(s: Shape) -> str:

@@ -16,6 +16,7 @@ from .header import Header
 from .ir import INPUT, Layer, NetGraph, Shape
 from .limits import MAX_INCLUDE_DEPTH, MAX_SPEC_CHARS
 from .parser import parse_text
+from .passes import PassContext, run_passes
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +202,9 @@ def loads(text: str, path: str = "<string>", params: dict[str, Any] | None = Non
     root = parse_text(text, path, line_offset)
     expander = Expander(root, _load_files(root), params or {})
     graph = expander.run()
-    return Network(graph, expander.header, expander.warnings, text, path)
+    ctx = PassContext(frozenset(expander.auto_acts), expander.warnings)
+    graph = run_passes(graph, ctx)
+    return Network(graph, expander.header, ctx.warnings, text, path)
 
 
 def load(path: str | Path, params: dict[str, Any] | None = None) -> Network:
