@@ -55,7 +55,7 @@ def construct(name: str, **facts: Any) -> Callable[[Expand], Expand]:
 
 def takes_header_activation(op: ops.OpDef) -> bool:
     """Whether the header's ``activation`` follows this layer when it ends a chain."""
-    return op.weight_layer
+    return op.takes_activation
 
 
 def expand_construct(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env,
@@ -113,8 +113,8 @@ def _residual(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux:
         sc = ex.body(c.extra[0], x, ex.names.child(scope, "downsample"), env, aux)
     elif (xs == ys and opts["shortcut"] != "c") or xs is None or ys is None:
         sc = x
-    elif len(xs) != 4 or len(ys) != 4:
-        raise NetdslError(f"residual body changes the shape {_dims(xs)} -> {_dims(ys)}",
+    elif not xs.layout.is_map or ys.layout is not xs.layout:
+        raise NetdslError(f"residual body changes the shape {xs} -> {ys}",
                           c.loc, hint="no projection exists between these shapes")
     else:
         sc = _project(ex, c, x, xs, ys, opts, scope, aux)
@@ -126,24 +126,23 @@ def _project(ex: Expander, c: A.Construct, x: str, xs: Shape, ys: Shape, opts: d
              scope: Scope, aux: bool) -> str:
     """The shortcut that maps the input's shape to the body's: option A's padding, or a
     1×1 convolution (with BN) in ``downsample``, as torchvision names it."""
-    hx, hy = int(xs[2]), int(ys[2])
-    stride = max(1, -(-hx // hy))
-    if -(-hx // stride) != hy or -(-int(xs[3]) // stride) != int(ys[3]):
-        raise NetdslError(f"residual shortcut cannot map {_dims(xs)} to {_dims(ys)}",
+    stride = max(1, -(-xs.spatial[0] // ys.spatial[0]))
+    if any(-(-nx // stride) != ny for nx, ny in zip(xs.spatial, ys.spatial, strict=True)):
+        raise NetdslError(f"residual shortcut cannot map {xs} to {ys}",
                           c.loc, hint="the body may only change channels and divide the "
                                       "spatial size by a whole stride")
     if opts["shortcut"] == "a":
-        if int(ys[1]) < int(xs[1]):
-            raise NetdslError(f"option A shortcut cannot reduce {xs[1]} channels to "
-                              f"{ys[1]}", c.loc, hint="use shortcut=B (projection)")
+        if ys.channels < xs.channels:
+            raise NetdslError(f"option A shortcut cannot reduce {xs.channels} channels to "
+                              f"{ys.channels}", c.loc, hint="use shortcut=B (projection)")
         op = ops.OPS["padshortcut"]
-        attrs = ops.structure.PadShortcutAttrs(int(ys[1]), (stride, stride))
+        attrs = ops.structure.PadShortcutAttrs(ys.channels, (stride,))
         return ex.node(op, attrs, (x,), c.loc, scope, name="shortcut", aux=aux)
     sub = ex.names.child(scope, "downsample")
     conv = ops.OPS["conv"]
     words = ex.defaults.get("conv", ())
     args = layer_args(conv, A.LayerAst("conv1", c.loc, None, None, words), "1", {})
-    args.channels, args.stride, args.options["pad"] = int(ys[1]), stride, 0
+    args.channels, args.stride, args.options["pad"] = ys.channels, stride, 0
     args.options.pop("groups", None)
     if opts["projection"] == "convbn":  # a bias before BN is redundant
         args.options["bias"] = False
@@ -196,7 +195,3 @@ def _aux(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool
         raise NetdslError("aux head is empty", c.loc)
     ex.graph.outputs.append(out)
     return x
-
-
-def _dims(s: Shape) -> str:
-    return "×".join(str(d) for d in s[1:])

@@ -13,7 +13,6 @@ while shape checks that would only repeat the first error are skipped.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from . import ast as A
@@ -31,7 +30,7 @@ from .errors import (
 from .estimate import LayerEstimate
 from .evaluate import bind, count, layer_args
 from .header import Header, read_header
-from .ir import INPUT, Layer, NetGraph, Shape
+from .ir import INPUT, Layer, NetGraph
 from .limits import (
     MAX_DEFAULT_WORDS,
     MAX_ELEMENTS,
@@ -41,6 +40,7 @@ from .limits import (
     MAX_PARAMS,
 )
 from .naming import Names, Scope
+from .ops.structure import InputAttrs
 from .recovery import collect
 
 POISON = "<error>"  # op of the placeholder node standing for a statement that failed
@@ -124,20 +124,21 @@ class Expander:
         if any(s is None for s in ins):  # after an error upstream: shapes unknown, not checked
             self.graph.add(Layer(full, op.name, inputs, attrs, loc, None, aux))  # type: ignore[arg-type]
             return full
+        op.check_layouts(ins, loc)
         try:
             out = op.infer(attrs, ins, loc)
         except NetdslShapeError as e:
             raise self._name_operands(e, inputs, labels) from None
-        elements = math.prod(int(d) for d in out[1:])
-        if elements > MAX_ELEMENTS:
-            raise NetdslError(f"{op.name} output {_dims(out)} has {elements:,} elements, more "
+        assert out.layout in (op.produces or {ins[0].layout}), (op.name, out)
+        if out.numel > MAX_ELEMENTS:
+            raise NetdslError(f"{op.name} output {out} has {out.numel:,} elements, more "
                               f"than the limit of {MAX_ELEMENTS:,} per tensor", loc,
                               hint="check the channel counts and the input size")
         params = op.params(attrs, ins)
         if params > MAX_PARAMS:
             raise NetdslError(f"{op.name} has {params:,} parameters, more than the limit of "
                               f"{MAX_PARAMS:,} per layer", loc,
-                              hint=f"its input is {_dims(ins[0])}: is a pooling layer missing?")
+                              hint=f"its input is {ins[0]}: is a pooling layer missing?")
         for w in op.warnings(attrs, ins, loc):
             key = f"{w.loc}: {w.message}"  # a block line warns once per distinct case
             if key not in self._warned:
@@ -320,7 +321,7 @@ class Expander:
                 "the spec has no layers", path=self.root.src.path,
                 hint="add layers after the header, e.g. 'conv3-64; FC-10'"))
         if h.input is not None and self.root.body:
-            self.graph.add(Layer(INPUT, "input", (), None, None, ("N", *h.input)))
+            self.graph.add(Layer(INPUT, "input", (), InputAttrs(h.input), None, h.input))
             try:
                 out = self.body(tuple(self.root.body), INPUT, Scope(""), dict(h.params), False)
                 self.graph.outputs.insert(0, out)
@@ -331,6 +332,3 @@ class Expander:
             raise collect(self.errors, stopped=len(self.errors) > MAX_ERRORS)
         return self.graph
 
-
-def _dims(s: Shape) -> str:
-    return "×".join(str(d) for d in s[1:])

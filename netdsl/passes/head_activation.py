@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import ops
-from ..ir import INPUT, NetGraph
+from ..ir import NetGraph
 
 if TYPE_CHECKING:
     from . import PassContext
@@ -28,7 +28,7 @@ def drop_head_activations(graph: NetGraph, ctx: PassContext) -> NetGraph:
                 moved[n] = lay.inputs[0]
                 graph.remove_passthrough(n)
                 break
-            if lay.name == INPUT or not ops.OPS[lay.op].transparent:
+            if not ops.OPS[lay.op].transparent:
                 break
             n = lay.inputs[0]
     graph.outputs = [moved.get(o, o) for o in outputs]
