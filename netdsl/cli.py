@@ -16,6 +16,7 @@ from typing import Any
 from . import __version__
 from .errors import NetdslError
 from .network import Network, load
+from .units import macs, plural
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -81,8 +82,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if not args.quiet:
-            print(f"{spec}: ok ({len(net.layers())} layers, {net.params:,} params, "
-                  f"{net.macs / 1e9:.2f} GMACs, output {'×'.join(map(str, net.output_shape[1:]))})")
+            print(f"{spec}: ok ({plural(len(net.layers()), 'layer')}, {net.params:,} params, "
+                  f"{macs(net.macs)}, output {'×'.join(map(str, net.output_shape[1:]))})")
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -175,7 +176,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_draw(args: argparse.Namespace) -> int:
     from .draw import draw
 
-    draw(_load(args, args.spec), args.output, args.depth, args.rankdir)
+    net = _load(args, args.spec)
+    options: dict[str, Any] = {"aux": not args.no_aux}
+    options.update(title=not args.no_title, dpi=args.dpi)
+    draw(net, args.output, args.depth, args.rankdir, args.format, **options)
     return EXIT_OK
 
 
@@ -267,10 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot)")
     sp.add_argument("-o", "--output", required=True, metavar="FILE",
                     help="output file: *.svg, *.png, *.pdf or *.dot")
+    sp.add_argument("--format", choices=("svg", "png", "pdf", "dot"),
+                    help="the output format (default: from the file's suffix)")
     sp.add_argument("--depth", type=int, default=None, metavar="N",
                     help="draw scopes N levels deep as single nodes (default: every layer)")
     sp.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
-                    help="top to bottom (default) or left to right")
+                    help="Graphviz: top to bottom (default) or left to right")
+    sp.add_argument("--no-aux", action="store_true", help="leave out auxiliary heads")
+    sp.add_argument("--no-title", action="store_true",
+                    help="Graphviz: no heading (name, parameters, multiply-adds)")
+    sp.add_argument("--dpi", type=int, default=None, help="Graphviz: PNG resolution "
+                    "(default 96)")
     sp = spec_cmd("table", cmd_table, "networks side by side, aligned by stage (VGG's Table 1)",
                   many=True)
     sp.add_argument("--format", choices=("markdown", "latex", "html"), default="markdown")

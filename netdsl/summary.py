@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from typing import Any
 
+from . import escape
 from .network import LayerInfo, Network
 
 
@@ -89,37 +89,40 @@ def to_table(net: Network, training: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
+def caption(net: Network) -> str:
+    """The one-line description above a document table (plain text; each format escapes it)."""
+    title = net.header.title or net.name
+    return (f"{title}: input {_shape(net.input_shape)}, {net.weight_layers} weight layers, "
+            f"{_si(net.params)} params, {_si(net.macs)} multiply-adds")
+
+
 def to_markdown(net: Network, training: bool = False) -> str:
+    """A pipe table after a ``Table:`` caption line (Pandoc's caption syntax)."""
     rows = _paper_rows(net, training)
-    out = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * 3 + "---:|" * 3]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    out.append("| " + " | ".join(f"**{c}**" if c else "" for c in _total_cells(net)) + " |")
+    out = [f"Table: {escape.markdown(caption(net))}", "",
+           "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * 3 + "---:|" * 3]
+    e = escape.markdown
+    out += ["| " + " | ".join(e(c) for c in r) + " |" for r in rows]
+    out.append("| " + " | ".join(f"**{e(c)}**" if c else "" for c in _total_cells(net)) + " |")
     return "\n".join(out) + "\n"
 
 
 def to_latex(net: Network, training: bool = False) -> str:
-    """A booktabs table of the layers."""
-
-    def esc(s: str) -> str:
-        for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"),
-                     ("#", r"\#"), ("×", r"$\times$")):
-            s = s.replace(a, b)
-        return s
-
-    out = [r"\begin{tabular}{lllrrr}", r"\toprule",
+    """A booktabs table of the layers in a ``table`` float with a caption."""
+    esc = escape.latex
+    out = [r"\begin{table}[t]", r"\centering", rf"\caption{{{esc(caption(net))}}}",
+           r"\begin{tabular}{lllrrr}", r"\toprule",
            " & ".join(esc(c) for c in _COLUMNS) + r" \\", r"\midrule"]
     out += [" & ".join(esc(c) for c in r) + r" \\" for r in _paper_rows(net, training)]
     out += [r"\midrule", " & ".join(esc(c) for c in _total_cells(net)) + r" \\",
-            r"\bottomrule", r"\end{tabular}"]
+            r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
 
 
 def to_html(net: Network, training: bool = False) -> str:
     """An HTML table with a caption (what Jupyter shows for a Network)."""
-    e = html.escape
-    title = net.header.title or net.name
-    cap = (f"{e(title)}: input {e(_shape(net.input_shape))}, {net.weight_layers} weight layers, "
-           f"{_si(net.params)} params, {_si(net.macs)} multiply-adds")
+    e = escape.html
+    cap = e(caption(net))
 
     def row(cells: tuple[str, ...], tag: str = "td") -> str:
         return "<tr>" + "".join(

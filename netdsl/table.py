@@ -10,12 +10,11 @@ prints in bold those a column adds relative to its left neighbour, as the paper 
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import ops
+from . import escape, ops
 from .network import LayerInfo, Network
 
 
@@ -219,25 +218,20 @@ def to_markdown(t: ConfigTable) -> str:
     """A pipe table; spanning rows repeat their text in every column (Markdown cannot span)."""
     n = len(t.labels)
 
+    e = escape.markdown
+
     def cell(items: tuple[tuple[str, bool], ...]) -> str:
-        return "<br>".join(f"**{s}**" if new else s for s, new in items)
+        return "<br>".join(f"**{e(s)}**" if new else e(s) for s, new in items)
 
     def row(r: Row) -> str:
-        texts = [r.span] * n if r.span is not None else [cell(c) for c in r.cells]
-        return "| " + " | ".join(x.replace("|", "\\|") for x in texts) + " |"
+        texts = [e(r.span)] * n if r.span is not None else [cell(c) for c in r.cells]
+        return "| " + " | ".join(texts) + " |"
 
-    out = ["| " + " | ".join(t.labels) + " |", "|" + ":---:|" * n,
+    out = ["| " + " | ".join(e(x) for x in t.labels) + " |", "|" + ":---:|" * n,
            "| " + " | ".join(f"{w} weight layers" for w in t.weight_layers) + " |",
            row(t.input), *(row(r) for r in t.rows),
            "| " + " | ".join(f"*{_millions(p)} params*" for p in t.params) + " |"]
     return "\n".join(out) + "\n"
-
-
-def _latex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"),
-                 ("#", r"\#"), ("×", r"$\times$")):
-        s = s.replace(a, b)
-    return s
 
 
 def to_latex(t: ConfigTable) -> str:
@@ -245,7 +239,7 @@ def to_latex(t: ConfigTable) -> str:
     n = len(t.labels)
 
     def cell(items: tuple[tuple[str, bool], ...]) -> str:
-        parts = [rf"\textbf{{{_latex_escape(s)}}}" if new else _latex_escape(s)
+        parts = [rf"\textbf{{{escape.latex(s)}}}" if new else escape.latex(s)
                  for s, new in items]
         if len(parts) <= 1:
             return "".join(parts)
@@ -253,12 +247,12 @@ def to_latex(t: ConfigTable) -> str:
 
     def row(r: Row) -> str:
         if r.span is not None:
-            return rf"\multicolumn{{{n}}}{{c}}{{{_latex_escape(r.span)}}} \\"
+            return rf"\multicolumn{{{n}}}{{c}}{{{escape.latex(r.span)}}} \\"
         return " & ".join(cell(c) for c in r.cells) + r" \\"
 
     out = [rf"\begin{{tabular}}{{{'c' * n}}}", r"\toprule",
-           rf"\multicolumn{{{n}}}{{c}}{{{_latex_escape(t.title)}}} \\", r"\midrule",
-           " & ".join(_latex_escape(x) for x in t.labels) + r" \\",
+           rf"\multicolumn{{{n}}}{{c}}{{{escape.latex(t.title)}}} \\", r"\midrule",
+           " & ".join(escape.latex(x) for x in t.labels) + r" \\",
            " & ".join(f"{w} weight layers" for w in t.weight_layers) + r" \\", r"\midrule",
            row(t.input), r"\midrule"]
     for r in t.rows:  # rules around stage rows and pooling rows, as in the paper
@@ -278,7 +272,7 @@ def to_latex(t: ConfigTable) -> str:
 def to_html(t: ConfigTable) -> str:
     """An HTML table with spanning rows (``colspan``) and ``<br>``-stacked cells."""
     n = len(t.labels)
-    e = html.escape
+    e = escape.html
 
     def cell(items: tuple[tuple[str, bool], ...]) -> str:
         return "<br>".join(f"<b>{e(s)}</b>" if new else e(s) for s, new in items)

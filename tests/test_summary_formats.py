@@ -17,7 +17,8 @@ def numbers(cell: str) -> int:
 def test_markdown_rows_are_the_notes_vgg16_memory_table() -> None:
     net = netdsl.load(ROOT / "specs" / "vgg16.net")
     lines = FORMATS["markdown"](net).splitlines()
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert lines[0].startswith("Table: VGG-16 (configuration D): input 3×224×224, 16 weight")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[4:]]
     body, total = rows[:-1], rows[-1]
     assert body[0][:3] == ["input", "", "3×224×224"] and body[0][5] == "150,528"  # "150K"
     assert body[1][1] == "conv3-64" and body[1][5] == "3,211,264"  # "224*224*64 = 3.2M"
@@ -37,5 +38,6 @@ def test_document_formats_keep_the_totals(fmt: str) -> None:
 
 def test_latex_summary_is_booktabs() -> None:
     out = FORMATS["latex"](netdsl.load(ROOT / "specs" / "resnet18.net"))
-    assert out.startswith(r"\begin{tabular}{lllrrr}") and r"\toprule" in out
+    assert out.startswith("\\begin{table}[t]\n\\centering\n\\caption{ResNet-18: input 3$\\times$")
+    assert r"\begin{tabular}{lllrrr}" in out and r"\toprule" in out
     assert r"\bottomrule" in out and "×" not in out and r"$\times$" in out

@@ -140,7 +140,7 @@ def test_networks_of_different_depth_and_scopes_align() -> None:
     t = build_table(nets)
     assert all(len(r.cells) == 2 for r in t.rows if r.span is None)
     md = config_table(nets, "markdown")
-    assert "layer1: [conv3-64, conv3-64] ×2" in md  # a named scope is one entry
+    assert r"layer1: \[conv3-64, conv3-64\] ×2" in md  # a named scope is one entry
 
 
 def test_resnet_stages_read_like_the_papers_table_1() -> None:
