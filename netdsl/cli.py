@@ -178,7 +178,11 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
     net = _load(args, args.spec)
     options: dict[str, Any] = {"aux": not args.no_aux}
-    options.update(title=not args.no_title, dpi=args.dpi)
+    fmt = args.format or args.output.rpartition(".")[2].lower()
+    if fmt in ("tex", "tikz"):
+        options.update(style=args.style, standalone=not args.fragment)
+    else:
+        options.update(title=not args.no_title, dpi=args.dpi)
     draw(net, args.output, args.depth, args.rankdir, args.format, **options)
     return EXIT_OK
 
@@ -268,10 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", metavar="X.npy", help="input array instead of random data")
     sp.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
     sp.add_argument("--seed", type=int, default=0, help="seed of random input and weights")
-    sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot)")
+    sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot; "
+                  ".tex is a TikZ figure)")
     sp.add_argument("-o", "--output", required=True, metavar="FILE",
-                    help="output file: *.svg, *.png, *.pdf or *.dot")
-    sp.add_argument("--format", choices=("svg", "png", "pdf", "dot"),
+                    help="output file: *.svg, *.png, *.pdf, *.dot or *.tex")
+    sp.add_argument("--format", choices=("svg", "png", "pdf", "dot", "tex", "tikz"),
                     help="the output format (default: from the file's suffix)")
     sp.add_argument("--depth", type=int, default=None, metavar="N",
                     help="draw scopes N levels deep as single nodes (default: every layer)")
@@ -282,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Graphviz: no heading (name, parameters, multiply-adds)")
     sp.add_argument("--dpi", type=int, default=None, help="Graphviz: PNG resolution "
                     "(default 96)")
+    sp.add_argument("--style", choices=("blocks", "flat"), default="blocks",
+                    help="TikZ: boxes sized by their tensors (default) or flat equal boxes")
+    sp.add_argument("--fragment", action="store_true",
+                    help="TikZ: a tikzpicture to \\input into a paper (default: a standalone "
+                    "document)")
     sp = spec_cmd("table", cmd_table, "networks side by side, aligned by stage (VGG's Table 1)",
                   many=True)
     sp.add_argument("--format", choices=("markdown", "latex", "html"), default="markdown")

@@ -22,7 +22,7 @@ from .network import Network
 if TYPE_CHECKING:
     import pydot
 
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "pdf", "dot", "tex")
 RANKDIRS = ("TB", "LR", "BT", "RL")
 
 # Fill colours by trait (never by op name): weight layers, pooling, joins, collapsed blocks.

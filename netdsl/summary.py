@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from . import escape
@@ -110,7 +111,9 @@ def to_markdown(net: Network, training: bool = False) -> str:
 def to_latex(net: Network, training: bool = False) -> str:
     """A booktabs table of the layers in a ``table`` float with a caption."""
     esc = escape.latex
-    out = [r"\begin{table}[t]", r"\centering", rf"\caption{{{esc(caption(net))}}}",
+    label = re.sub(r"[^A-Za-z0-9:.-]", "-", net.name)
+    out = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{esc(caption(net))}}}",
+           rf"\label{{tab:{label}}}",
            r"\begin{tabular}{lllrrr}", r"\toprule",
            " & ".join(esc(c) for c in _COLUMNS) + r" \\", r"\midrule"]
     out += [" & ".join(esc(c) for c in r) + r" \\" for r in _paper_rows(net, training)]

@@ -38,6 +38,6 @@ def test_document_formats_keep_the_totals(fmt: str) -> None:
 
 def test_latex_summary_is_booktabs() -> None:
     out = FORMATS["latex"](netdsl.load(ROOT / "specs" / "resnet18.net"))
-    assert out.startswith("\\begin{table}[t]\n\\centering\n\\caption{ResNet-18: input 3$\\times$")
+    assert out.startswith("\\begin{table}[ht]\n\\centering\n\\caption{ResNet-18: input 3$\\times$")
     assert r"\begin{tabular}{lllrrr}" in out and r"\toprule" in out
     assert r"\bottomrule" in out and "×" not in out and r"$\times$" in out
