@@ -194,7 +194,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     labels = args.labels.split(",") if args.labels else None
     if labels is not None and len(labels) != len(nets):
         raise _Usage(f"--labels has {len(labels)} labels for {len(nets)} specs")
-    sys.stdout.write(config_table(nets, args.format, labels, args.title))
+    sys.stdout.write(config_table(nets, args.format, labels, args.title, args.layout))
     return EXIT_OK
 
 
@@ -297,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=("markdown", "latex", "html"), default="markdown")
     sp.add_argument("--labels", metavar="A,B,…", help="column headings (default: network names)")
     sp.add_argument("--title", default="ConvNet Configuration",
-                    help="heading over the columns (LaTeX, HTML)")
+                    help="heading over the columns (LaTeX, HTML; config layout)")
+    sp.add_argument("--layout", choices=("auto", "config", "stages"), default="auto",
+                    help="config: VGG's Table 1; stages: ResNet's Table 1 (rows by resolution, "
+                    "bracketed blocks); auto (default): stages when every spec is residual")
     sp = sub.add_parser("fmt", help="print specs in the canonical layout (comments kept)",
                         description="print specs in the canonical layout (comments kept); "
                         "in Markdown and LaTeX documents, the embedded specs")

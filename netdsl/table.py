@@ -298,15 +298,27 @@ FORMATS: dict[str, Callable[[ConfigTable], str]] = {
     "markdown": to_markdown, "latex": to_latex, "html": to_html}
 
 
+LAYOUTS = ("auto", "config", "stages")
+
+
 def config_table(nets: Sequence[Network], fmt: str = "markdown",
                  labels: Sequence[str] | None = None,
-                 title: str = "ConvNet Configuration") -> str:
-    """Render networks side by side as a configuration table (``markdown``, ``latex``, ``html``).
+                 title: str = "ConvNet Configuration", layout: str = "auto") -> str:
+    """Render networks side by side (``markdown``, ``latex``, ``html``).
 
     Args:
         nets: the networks, one column each, left to right.
         fmt: the output format.
-        labels: column headings; default the networks' names.
-        title: the heading spanning the columns (LaTeX and HTML).
+        labels: column headings; default the networks' names (``18-layer`` for stages).
+        title: the heading spanning the columns (LaTeX and HTML, config layout).
+        layout: ``config`` (VGG's Table 1: rows aligned by stage), ``stages`` (ResNet's
+            Table 1: rows by resolution, bracketed blocks), or ``auto``: stages when every
+            network is a run of numbered blocks in named scopes, else config.
     """
+    from . import stagetable
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown table layout {layout!r}")
+    if layout == "stages" or (layout == "auto" and all(map(stagetable.is_staged, nets))):
+        return stagetable.FORMATS[fmt](stagetable.build_stage_table(nets, labels))
     return FORMATS[fmt](build_table(nets, labels, title))
