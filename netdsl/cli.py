@@ -91,7 +91,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .summary import FORMATS
 
     net = _load(args, args.spec)
-    sys.stdout.write(FORMATS[args.format](net, args.training))
+    if args.depth is not None and args.depth < 1:
+        raise _Usage(f"--depth must be at least 1, got {args.depth}")
+    sys.stdout.write(FORMATS[args.format](net, args.training, args.depth))
     if args.format == "json":
         sys.stdout.write("\n")
     return EXIT_OK
@@ -247,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                     default="table")
     sp.add_argument("--training", action="store_true",
                     help="include auxiliary heads (training form)")
+    sp.add_argument("--depth", type=int, default=None, metavar="N",
+                    help="fold the layers of each scope N levels deep into one row with its "
+                    "totals (layer1 is depth 1, layer1.0 depth 2)")
     sp = spec_cmd("compile", cmd_compile, "lower a spec to an ONNX model (inference form)")
     sp.add_argument("-o", "--output", metavar="MODEL.onnx", help="default: NAME.onnx")
     w = sp.add_mutually_exclusive_group()
