@@ -303,9 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--labels", metavar="A,B,…", help="column headings (default: network names)")
     sp.add_argument("--title", default="ConvNet Configuration",
                     help="heading over the columns (LaTeX, HTML; config layout)")
-    sp.add_argument("--layout", choices=("auto", "config", "stages"), default="auto",
+    sp.add_argument("--layout", choices=("auto", "config", "stages", "vit"), default="auto",
                     help="config: VGG's Table 1; stages: ResNet's Table 1 (rows by resolution, "
-                    "bracketed blocks); auto (default): stages when every spec is residual")
+                    "bracketed blocks); vit: ViT's Table 1; auto (default): vit for "
+                    "transformers, stages when every spec is residual, else config")
     sp = sub.add_parser("fmt", help="print specs in the canonical layout (comments kept)",
                         description="print specs in the canonical layout (comments kept); "
                         "in Markdown and LaTeX documents, the embedded specs")

@@ -298,7 +298,7 @@ FORMATS: dict[str, Callable[[ConfigTable], str]] = {
     "markdown": to_markdown, "latex": to_latex, "html": to_html}
 
 
-LAYOUTS = ("auto", "config", "stages")
+LAYOUTS = ("auto", "config", "stages", "vit")
 
 
 def config_table(nets: Sequence[Network], fmt: str = "markdown",
@@ -312,13 +312,17 @@ def config_table(nets: Sequence[Network], fmt: str = "markdown",
         labels: column headings; default the networks' names (``18-layer`` for stages).
         title: the heading spanning the columns (LaTeX and HTML, config layout).
         layout: ``config`` (VGG's Table 1: rows aligned by stage), ``stages`` (ResNet's
-            Table 1: rows by resolution, bracketed blocks), or ``auto``: stages when every
-            network is a run of numbered blocks in named scopes, else config.
+            Table 1: rows by resolution, bracketed blocks), ``vit`` (ViT's Table 1: layers,
+            hidden size, MLP size, heads, params), or ``auto``: vit when every network has
+            attention layers, stages when every network is a run of numbered blocks in named
+            scopes, else config.
     """
-    from . import stagetable
+    from . import stagetable, vittable
 
     if layout not in LAYOUTS:
         raise ValueError(f"unknown table layout {layout!r}")
+    if layout == "vit" or (layout == "auto" and all(map(vittable.is_transformer, nets))):
+        return vittable.FORMATS[fmt](vittable.build_vit_table(nets, labels))
     if layout == "stages" or (layout == "auto" and all(map(stagetable.is_staged, nets))):
         return stagetable.FORMATS[fmt](stagetable.build_stage_table(nets, labels))
     return FORMATS[fmt](build_table(nets, labels, title))
