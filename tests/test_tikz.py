@@ -120,3 +120,9 @@ def test_readme_figure_is_current() -> None:
     assert (ROOT / out).with_suffix(".png").stat().st_size > 10_000
     assert f"]({Path(out).with_suffix('.png').as_posix()})" in readme
 
+
+
+def test_sample_papers_figure_is_current() -> None:
+    net = netdsl.load(f"{ROOT}/docs/paper.tex#1")
+    tex = to_tikz(net, standalone=False).replace(f"{ROOT}/", "")
+    assert (ROOT / "docs" / "vgg11-figure.tex").read_text(encoding="utf-8") == tex
