@@ -83,7 +83,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         if not args.quiet:
             print(f"{spec}: ok ({plural(len(net.layers()), 'layer')}, {net.params:,} params, "
-                  f"{macs(net.macs)}, output {'×'.join(map(str, net.output_shape[1:]))})")
+                  f"{macs(net.macs)}, output {net.output})")
     return EXIT_ERROR if failed else EXIT_OK
 
 

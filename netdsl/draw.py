@@ -45,7 +45,7 @@ def _label(net: Network, node: Node) -> str:
                 f'<font point-size="9" color="#555555">{e(_si(params))} params · '
                 f"{e(shape(last))}</font>>")
     head = node.members[0]
-    if head.op == "input":
+    if ops.OPS[head.op].arity == 0:
         return f"<<b>input</b><br/>{small}>"
     text = f"<b>{e(notation(net, head))}</b>"
     text += "".join(f" +{e(notation(net, m))}" for m in node.members[1:])

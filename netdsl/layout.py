@@ -22,7 +22,7 @@ import networkx as nx
 
 from . import ops
 from .errors import NetdslError
-from .ir import INPUT, Layer
+from .ir import Layer
 from .network import Network
 from .units import plural
 
@@ -81,7 +81,7 @@ def scope(name: str) -> tuple[str, ...]:
 
 
 def shape(lay: Layer) -> str:
-    return "×".join(str(d) for d in lay.out[1:])
+    return str(lay.out)
 
 
 def notation(net: Network, lay: Layer) -> str:
@@ -91,11 +91,11 @@ def notation(net: Network, lay: Layer) -> str:
 def _foldable(net: Network, lay: Layer, users: dict[str, int]) -> bool:
     """An elementwise one-input layer (activation, BN, dropout, LRN, soft-max) whose producer
     feeds only it: drawn inside the producer's node, as ``conv3-64 +relu``."""
-    if lay.op == "input" or len(lay.inputs) != 1:
+    if len(lay.inputs) != 1:
         return False
     op, src = ops.OPS[lay.op], net.graph[lay.inputs[0]]
     return (op.arity == 1 and op.kernel_field is None and lay.out == src.out
-            and users.get(src.name, 0) == 1 and src.name != INPUT
+            and users.get(src.name, 0) == 1 and ops.OPS[src.op].arity != 0
             and scope(src.name) == scope(lay.name) and src.name not in net.graph.outputs
             and op.macs(lay.attrs, (src.out,), lay.out) == 0)
 
@@ -165,7 +165,7 @@ def _edges(net: Network, layers: list[Layer], where: dict[str, str]) -> list[Edg
     out: list[Edge] = []
     for lay in layers:
         ins: tuple[str, ...] = lay.inputs
-        if lay.op != "input" and ops.OPS[lay.op].arity is None:
+        if ops.OPS[lay.op].arity is None:
             earlier = joins.setdefault((lay.op, ins[0]), [])
             for j in reversed(earlier[-4:]):  # a dense block extends the latest one
                 if len(j.inputs) < len(ins) and ins[:len(j.inputs)] == j.inputs:
@@ -243,14 +243,14 @@ def kind(net: Network, node: Node) -> str:
     if node.block is not None:
         return "block"
     head = node.members[0]
-    if head.op == "input":
-        return "input"
     op = ops.OPS[head.op]
-    if op.weight_layer:
+    if op.arity == 0:
+        return "input"
+    if op.counts_in_depth:
         return "weight"
     if op.arity != 1:
         return "join"
-    if op.kernel_field is not None or net.graph[head.inputs[0]].out[2:] != head.out[2:]:
+    if op.kernel_field is not None or net.graph[head.inputs[0]].out.spatial != head.out.spatial:
         return "pool"
     return "other"
 
@@ -261,10 +261,10 @@ def contents(net: Network, node: Node) -> list[str]:
     assert node.block is not None
     one = node.one
     shown = [m for m in one
-             if ops.OPS[m.op].weight_layer or ops.OPS[m.op].kernel_field is not None]
+             if ops.OPS[m.op].counts_in_depth or ops.OPS[m.op].kernel_field is not None]
     depth = node.block.count(".") + 1
     if len(shown) > LIST_MAX:
-        k = sum(1 for m in shown if ops.OPS[m.op].weight_layer)
+        k = net.depth_of(m.name for m in one)  # the papers' depth of the block
         count = plural(k, "weight layer") if k else plural(len(one), "layer")
         blocks = {scope(m.name)[depth:depth + 1] for m in one} - {()}
         return [f"{_blocks(blocks)}, {count}"] if len(blocks) > 1 else [count]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from . import escape, ops
 from .ir import Layer
 from .network import Network
+from .shape import Layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,30 +56,34 @@ class StageTable:
     params: tuple[int, ...]
 
 
-def _k(pair: tuple[int, int]) -> str:
-    return f"{pair[0]}×{pair[1]}"
+def _k(size: tuple[int, ...], n: int = 2) -> str:
+    """A kernel as the paper writes it: ``3×3`` (a single size repeats over the n axes)."""
+    return "×".join(map(str, size * n if len(size) == 1 else size))
 
 
 def paper_text(net: Network, lay: Layer) -> str:
     """A layer as the ResNet paper's table writes it."""
     op = ops.OPS[lay.op]
     a = lay.attrs
-    stride = getattr(a, op.stride_field, None) if op.stride_field else None
+    ins = net.in_shapes(lay)
+    n = max(len(ins[0].spatial), 1) if ins else 2
+    stride = getattr(a, "step", None) or (getattr(a, op.stride_field, None)
+                                          if op.stride_field else None)
     tail = f", stride {stride[0]}" if stride and stride[0] > 1 else ""
     if op.kernel_field is not None:
         k = getattr(a, op.kernel_field)
-        if op.weight_layer:
+        if op.counts_in_depth:
             groups = getattr(a, "groups", 1)
-            return f"{_k(k)}, {a.out}" + (f", groups {groups}" if groups > 1 else "") + tail
-        return f"{_k(k)} {op.name.removesuffix('pool')} pool{tail}"
-    if op.weight_layer and len(lay.out) == 2:
+            return f"{_k(k, n)}, {a.out}" + (f", groups {groups}" if groups > 1 else "") + tail
+        return f"{_k(k, n)} {op.name.removesuffix('pool')} pool{tail}"
+    if op.counts_in_depth and lay.out.layout is Layout.VECTOR:
         return f"{a.out}-d fc"
-    text = op.notation(a, net.in_shapes(lay))
+    text = op.notation(a, ins)
     return {"global avgpool": "average pool", "soft-max": "softmax"}.get(text, text)
 
 
 def _size(lay: Layer) -> str:
-    return _k((int(lay.out[2]), int(lay.out[3]))) if len(lay.out) == 4 else "1×1"
+    return "×".join(map(str, lay.out.spatial)) if lay.out.spatial else "1×1"
 
 
 def _bracket(net: Network, scope: str, layers: list[Layer]) -> list[Bracket] | None:
@@ -88,11 +93,11 @@ def _bracket(net: Network, scope: str, layers: list[Layer]) -> list[Bracket] | N
         parts = lay.name[len(scope) + 1:].split(".")
         if len(parts) < 2 or not parts[0].isdigit():
             return None
-        if len(parts) == 2 and ops.OPS[lay.op].weight_layer:  # not a block's sub-scope
+        if len(parts) == 2 and ops.OPS[lay.op].counts_in_depth:  # not a block's sub-scope
             blocks.setdefault(parts[0], []).append(lay)
     out: list[Bracket] = []
     for block in blocks.values():
-        strides = [getattr(x.attrs, "stride", (1, 1))[0] for x in block]
+        strides = [(getattr(x.attrs, "stride", None) or (1,))[0] for x in block]
         lines = tuple(paper_text(net, x).split(", stride")[0] for x in block)
         if out and out[-1].lines == lines and max(strides) == 1:
             out[-1] = Bracket(lines, out[-1].times + 1, out[-1].stride)
@@ -106,7 +111,7 @@ def stages(net: Network) -> list[tuple[str, str, list[Item]]]:
     entries: list[tuple[str, Layer, list[Item]]] = []  # (name, last layer, items)
     scopes: dict[str, list[Layer]] = {}
     for lay in net.graph.layers():
-        if lay.op == "input" or lay.aux:
+        if ops.OPS[lay.op].arity == 0 or lay.aux:
             continue
         top, dot, _ = lay.name.partition(".")
         if dot:
@@ -117,7 +122,7 @@ def stages(net: Network) -> list[tuple[str, str, list[Item]]]:
         elif ops.OPS[lay.op].inplace or lay.op == "bn":
             continue
         else:  # a stage without scopes is named after its weight layer (conv1, fc)
-            name = lay.name if ops.OPS[lay.op].weight_layer else ""
+            name = lay.name if ops.OPS[lay.op].counts_in_depth else ""
             entries.append((name, lay, [paper_text(net, lay)]))
     out: list[tuple[str, str, list[Item]]] = []
     last_size = None
@@ -151,9 +156,7 @@ def is_staged(net: Network) -> bool:
 
 def build_stage_table(nets: Sequence[Network], labels: Sequence[str] | None = None
                       ) -> StageTable:
-    from .table import weight_depth
-
-    labels = tuple(labels) if labels else tuple(f"{weight_depth(n)}-layer" for n in nets)
+    labels = tuple(labels) if labels else tuple(f"{n.weight_layers}-layer" for n in nets)
     cols = [stages(n) for n in nets]
     rows: list[StageRow] = []
     for i in range(max(len(c) for c in cols)):

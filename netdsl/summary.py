@@ -12,10 +12,6 @@ from .network import LayerInfo, Network
 from .units import plural
 
 
-def _shape(s: tuple[Any, ...]) -> str:
-    return "×".join(str(d) for d in s[1:])
-
-
 def _si(n: int) -> str:
     for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= div:
@@ -28,8 +24,10 @@ def as_dict(net: Network, training: bool = False) -> dict[str, Any]:
     return {
         "name": net.name,
         "title": net.header.title,
-        "input": list(net.input_shape[1:]),
-        "output": list(net.output_shape[1:]),
+        "input": list(net.input.dims),
+        "input_layout": net.input.layout.name.lower(),
+        "output": list(net.output.dims),
+        "output_layout": net.output.layout.name.lower(),
         "params": net.params,
         "params_with_aux": net.params_training,
         "non_trainable": buffers(net, training),
@@ -37,8 +35,9 @@ def as_dict(net: Network, training: bool = False) -> dict[str, Any]:
         "activations": net.activations,
         "weight_layers": net.weight_layers,
         "layers": [
-            {"name": r.name, "op": r.op, "shape": list(r.shape[1:]), "params": r.params,
-             "macs": r.macs, "activations": r.activations, "aux": r.aux, "line": r.line}
+            {"name": r.name, "op": r.op, "shape": list(r.out.dims),
+             "layout": r.out.layout.name.lower(), "params": r.params, "macs": r.macs,
+             "activations": r.activations, "aux": r.aux, "line": r.line}
             for r in net.layers(training)
         ],
     }
@@ -70,8 +69,7 @@ def rows(net: Network, training: bool = False, depth: int | None = None) -> list
     costs something or stores an output (in-place activations and dropout, zero in every
     column, are left out as papers do), each scope ``depth`` levels deep folded into one row
     with its totals. The totals row is separate (``total_cells``)."""
-    elements = math.prod(int(d) for d in net.input_shape[1:])
-    out = [("input", "", _shape(net.input_shape), "0", "0", f"{elements:,}")]
+    out = [("input", "", str(net.input), "0", "0", f"{net.input.numel:,}")]
     folded: dict[str, list[LayerInfo]] = {}
     order: list[str | LayerInfo] = []
     for r in net.layers(training):
@@ -95,23 +93,22 @@ def rows(net: Network, training: bool = False, depth: int | None = None) -> list
                 else plural(sum(1 for m in members if m.params or m.macs or m.activations),
                             "layer"))
         aux = " (aux)" if all(m.aux for m in members) else ""
-        out.append((item + aux, what, _shape(members[-1].shape),
+        out.append((item + aux, what, str(members[-1].out),
                     f"{sum(m.params for m in members):,}", f"{sum(m.macs for m in members):,}",
                     f"{sum(m.activations for m in members):,}"))
     return out
 
 
 def _cells(r: LayerInfo) -> tuple[str, ...]:
-    return (r.name + (" (aux)" if r.aux else ""), r.op, _shape(r.shape), f"{r.params:,}",
+    return (r.name + (" (aux)" if r.aux else ""), r.op, str(r.out), f"{r.params:,}",
             f"{r.macs:,}", f"{r.activations:,}")
 
 
 def total_cells(net: Network, training: bool = False) -> tuple[str, ...]:
     params = net.params_training if training else net.params
     macs = sum(r.macs for r in net.layers(training))
-    acts = math.prod(int(d) for d in net.input_shape[1:]) + \
-        sum(r.activations for r in net.layers(training))
-    return ("total", "", _shape(net.output_shape), f"{params:,}", f"{macs:,}", f"{acts:,}")
+    acts = net.input.numel + sum(r.activations for r in net.layers(training))
+    return ("total", "", str(net.output), f"{params:,}", f"{macs:,}", f"{acts:,}")
 
 
 def footer(net: Network, training: bool = False) -> list[str]:
@@ -149,7 +146,7 @@ def to_table(net: Network, training: bool = False, depth: int | None = None) -> 
 def caption(net: Network) -> str:
     """The one-line description above a document table (plain text; each format escapes it)."""
     title = net.header.title or net.name
-    return (f"{title}: input {_shape(net.input_shape)}, "
+    return (f"{title}: input {net.input}, "
             f"{plural(net.weight_layers, 'weight layer')}, {_si(net.params)} params, "
             f"{units.macs(net.macs)}")
 

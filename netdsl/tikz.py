@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from . import escape, layout
+from . import escape, layout, ops
 from .errors import NetdslError
 from .layout import Drawing, Node, contents, notation, shape
 from .network import Network
@@ -64,8 +64,9 @@ def _size(net: Network, node: Node, style: str) -> tuple[float, float, float]:
     if style == "flat":
         lines = _lines(net, node)
         return 0.35 * len(lines) + 0.3, max(2.6, 0.16 * max(map(len, lines)) + 0.4), 0.0
-    channels = int(out[1]) if len(out) > 1 else 1
-    side = int(out[2]) if len(out) > 2 else 1
+    # a map: channels and its largest side; a token sequence: features and its length
+    channels = out.dims[0] if out.layout.is_map else out.dims[-1]
+    side = max(out.spatial) if out.layout.is_map else out.dims[0] if len(out.dims) > 1 else 1
     w = 0.15 + 0.1 * math.log2(max(channels, 1))
     h = 0.5 + 0.42 * math.log2(max(side, 1))
     return w, h, h * 0.35
@@ -76,7 +77,7 @@ def _lines(net: Network, node: Node) -> list[str]:
     head = node.members[0]
     if node.block is not None:
         return [node.title, *contents(net, node)]
-    if head.op == "input":
+    if ops.OPS[head.op].arity == 0:
         return ["input"]
     return [notation(net, head), *(f"+{notation(net, m)}" for m in node.members[1:])]
 

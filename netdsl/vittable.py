@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from . import escape, ops
 from .ir import Layer
 from .network import Network
+from .shape import Layout, Shape
 
 COLUMNS = ("Model", "Layers", "Hidden size D", "MLP size", "Heads", "Params")
 # Params: without the classifier head, as the paper counts them (see head_params).
@@ -35,15 +35,9 @@ class VitRow:
                 f"{self.params / 1e6:.0f}M")
 
 
-def _width(shape: Any) -> int:
-    """The last axis: a token's features (tuple shapes and layout-carrying shapes alike)."""
-    return int(getattr(shape, "dims", shape)[-1])
-
-
-def _rank(shape: Any) -> int:
-    """Sizes per example: 2 for a token sequence, 1 for a vector."""
-    dims = getattr(shape, "dims", None)
-    return len(dims) if dims is not None else len(shape) - 1
+def _width(shape: Shape) -> int:
+    """The last axis: a token's (or a vector's) features."""
+    return shape.dims[-1]
 
 
 def head_params(net: Network, att: list[Layer]) -> int:
@@ -52,7 +46,8 @@ def head_params(net: Network, att: list[Layer]) -> int:
     Table 1 counts models without their head (ViT-Base: 86M)."""
     layers = [x for x in net.graph.layers() if not x.aux]
     start = layers.index(att[-1])
-    past = next((i for i in range(start, len(layers)) if _rank(layers[i].out) < 2), len(layers))
+    past = next((i for i in range(start, len(layers))
+                 if layers[i].out.layout is not Layout.TOKENS), len(layers))
     return sum(ops.OPS[x.op].params(x.attrs, net.in_shapes(x)) for x in layers[past:])
 
 
@@ -81,7 +76,7 @@ def vit_row(net: Network, label: str | None = None) -> VitRow:
     hidden = _width(att[0].out)
     prefix = ".".join(att[0].name.split(".")[:k]) + "."
     widths = [_width(x.out) for x in net.graph.layers() if x.name.startswith(prefix)
-              and ops.OPS[x.op].weight_layer and ops.OPS[x.op].kernel_field is None
+              and ops.OPS[x.op].counts_in_depth and ops.OPS[x.op].kernel_field is None
               and not isinstance(getattr(x.attrs, "heads", None), int)]
     heads = sorted({a.attrs.heads for a in att})
     return VitRow(label or net.header.title or net.name, len(att), hidden,
