@@ -82,6 +82,14 @@ def paper_text(net: Network, lay: Layer) -> str:
     return {"global avgpool": "average pool", "soft-max": "softmax"}.get(text, text)
 
 
+def _elementwise(net: Network, lay: Layer) -> bool:
+    """BN, activations, dropout: one input, same shape, no window, not a weight layer of the
+    depth. The paper's table leaves them out."""
+    op = ops.OPS[lay.op]
+    return (op.arity == 1 and op.kernel_field is None and not op.counts_in_depth
+            and net.in_shapes(lay)[0] == lay.out)
+
+
 def _size(lay: Layer) -> str:
     return "×".join(map(str, lay.out.spatial)) if lay.out.spatial else "1×1"
 
@@ -119,7 +127,7 @@ def stages(net: Network) -> list[tuple[str, str, list[Item]]]:
                 scopes[top] = []
                 entries.append((top, lay, []))
             scopes[top].append(lay)
-        elif ops.OPS[lay.op].inplace or lay.op == "bn":
+        elif _elementwise(net, lay):
             continue
         else:  # a stage without scopes is named after its weight layer (conv1, fc)
             name = lay.name if ops.OPS[lay.op].counts_in_depth else ""
@@ -132,7 +140,7 @@ def stages(net: Network) -> list[tuple[str, str, list[Item]]]:
             lay = members[-1]
             items = list(_bracket(net, name, members) or
                          [paper_text(net, x) for x in members
-                          if not ops.OPS[x.op].inplace and x.op != "bn"])
+                          if not _elementwise(net, x)])
         size = _size(lay)
         if out and size == last_size:
             prev_name, _, prev_items = out[-1]
