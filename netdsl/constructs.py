@@ -142,7 +142,11 @@ class Constructs:
 
     def _aux(self: Builder, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
              aux: bool) -> str:
-        sub = self.fresh(scope, "aux", numbered=True)
+        # A head that opens a named scope (`aux1 = aux_head()`, whose body is `aux {…}`) is
+        # named by it: aux1.fc1, as torchvision names GoogLeNet's heads, not aux1.aux1.fc1.
+        fresh = scope.prefix and not scope.counters and set(scope.bound) <= {"input"} and not any(
+            s != scope.prefix and s.startswith(scope.prefix) for s in self.scopes)
+        sub = scope if fresh else self.fresh(scope, "aux", numbered=True)
         out = self.body(c.branches[0], x, sub, env, True)
         if out == x:
             raise NetdslError("aux head is empty", c.loc)

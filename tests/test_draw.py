@@ -240,3 +240,18 @@ def test_check_and_repr_read_small_numbers() -> None:
     assert repr(one) == "<Network one: 1 layer, 10 params, 8 MACs>"
     assert "0.42 MMACs" in repr(load("lenet5"))
     assert main(["check", str(ROOT / "specs" / "resnet50.net")]) == 0
+
+
+def test_aux_heads_are_named_once() -> None:
+    from netdsl.summary import to_table
+
+    net = load("googlenet")
+    aux = [x.name for x in net.graph.layers() if x.aux]
+    assert "aux1.fc1" in aux and "aux2.fc2" in aux  # torchvision's GoogLeNet: aux1.fc1, aux2.fc2
+    assert not any(".aux" in x for x in aux)
+    text = D.to_dot(net).to_string()
+    assert "aux1.aux1" not in text and "aux2.aux1" not in text
+    assert text.count("label=<aux1>") == 1 and text.count("label=<aux2>") == 1
+    assert "aux2.fc1 (aux)" in to_table(net, training=True)
+    assert netdsl.loads("network t\ninput 8x8x8\nconv3-8\naux { gap; FC-3 }\n"
+                        "conv3-8; gap; FC-5\n").graph.outputs == ["fc1", "aux1.fc1"]
