@@ -33,7 +33,7 @@ def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec,
         if lay.op == "input" or (lay.aux and not aux):
             continue
         for t in ops.OPS[lay.op].tensors(lay.attrs, net.in_shapes(lay)):
-            out.append((f"{lay.name}.{t.name}", t, lay.aux))
+            out.append((t.key(lay.name), t, lay.aux))
     return out
 
 
@@ -54,7 +54,8 @@ def init_weights(net: Network, seed: int = 0, aux: bool = False) -> Weights:
     for name, t, is_aux in specs:
         n = math.prod(t.shape)
         if t.init != "fan":
-            arr = (np.ones if t.init == "ones" else np.zeros)(t.shape, dtype=np.float32)
+            value = {"ones": 1.0, "zeros": 0.0}.get(t.init, t.value)
+            arr = np.full(t.shape, value, dtype=np.float32)
         else:
             arr = buf[pos:pos + n].reshape(t.shape)  # a view: no copy
             pos += n

@@ -222,20 +222,23 @@ class _Pool(OpDef):
 
     torch_fn: ClassVar[str] = ""  # torch.nn.functional name
     onnx_op: ClassVar[str] = ""
-    torch_extra: ClassVar[str] = ""  # trailing keyword arguments of the functional call
 
+    # Every semantic default is spelled out in both lowerings (PyTorch's and ONNX's defaults
+    # differ: AveragePool's count_include_pad is 0 in ONNX, True in PyTorch).
     def torch(self, a: PoolAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        args = [_tk(a.kernel), _tk(a.step), _tk(a.pad)]
-        if a.ceil:
-            args.append("ceil_mode=True")
-        return TorchCode(None, f"F.{self.torch_fn}({{0}}, {', '.join(args)}{self.torch_extra})")
+        args = [_tk(a.kernel), _tk(a.step), _tk(a.pad), f"ceil_mode={a.ceil}", *self._extra(a)]
+        return TorchCode(None, f"F.{self.torch_fn}({{0}}, {', '.join(args)})")
+
+    def _extra(self, a: PoolAttrs) -> list[str]:
+        return []
 
     def onnx(self, b: OnnxBuilder, a: PoolAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
         ph, pw = a.pad
-        # ONNX AveragePool's count_include_pad defaults to 0: PyTorch's count_include_pad=False
+        extra = {"count_include_pad": int(a.count_pad)} if isinstance(a, AvgPoolAttrs) else {}
         return b.node(self.onnx_op, inputs, name, kernel_shape=list(a.kernel),
-                      strides=list(a.step), pads=[ph, pw, ph, pw], ceil_mode=int(a.ceil))
+                      strides=list(a.step), pads=[ph, pw, ph, pw], ceil_mode=int(a.ceil),
+                      **extra)
 
 
 @register("maxpool", "max_pool", "pool")
@@ -245,12 +248,34 @@ class MaxPool(_Pool):
     torch_fn, onnx_op = "max_pool2d", "MaxPool"
 
 
+@dataclass(frozen=True, slots=True)
+class AvgPoolAttrs(PoolAttrs):
+    count_pad: bool = opt(True, kind="bool",
+                          doc="count the zero padding in the divisor (PyTorch's default)")
+
+
 @register("avgpool", "avg_pool")
 class AvgPool(_Pool):
-    """Average pooling (zero padding is not counted in the mean): ``avgpool2/2``, ``avgpool5/3``."""
+    """Average pooling: ``avgpool2/2``, ``avgpool5/3``, ``avgpool3/1 pad 1`` (the padding's zeros
+    count in the mean, PyTorch's ``count_include_pad=True``; ``count_pad off`` leaves them out)."""
 
+    Attrs = AvgPoolAttrs
     torch_fn, onnx_op = "avg_pool2d", "AveragePool"
-    torch_extra = ", count_include_pad=False"
+
+    def _extra(self, a: AvgPoolAttrs) -> list[str]:
+        return [f"count_include_pad={a.count_pad}"]
+
+    def infer(self, a: AvgPoolAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        out = super().infer(a, ins, loc)
+        if a.ceil and a.count_pad and a.pad != (0, 0):
+            for n, o, k, s, p in zip(ins[0][2:], out[2:], a.kernel, a.step, a.pad, strict=True):
+                if (int(o) - 1) * s + k > int(n) + 2 * p:
+                    # the last window runs past the padding: PyTorch and onnxruntime divide
+                    # it differently, so refuse rather than differ
+                    raise NetdslError("avgpool's last window runs past the padding (ceil) while "
+                                      "the padding counts in the divisor", loc,
+                                      hint="write `count_pad off`, drop `ceil` or the padding")
+        return out
 
 
 @register("gap", "globalavgpool", "global_avgpool", "avgpool_global")

@@ -94,11 +94,8 @@ class BatchNorm(OpDef):
                 TensorSpec("running_var", c, "ones", trainable=False)]
 
     def torch(self, a: BnAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        args = [str(ins[0][1])]
-        if a.eps != 1e-5:
-            args.append(f"eps={a.eps!r}")
-        if a.momentum != 0.1:
-            args.append(f"momentum={a.momentum!r}")
+        # eps and momentum always explicit: the spec's values, never a library default
+        args = [str(ins[0][1]), f"eps={a.eps!r}", f"momentum={a.momentum!r}"]
         kind = "BatchNorm2d" if len(ins[0]) == 4 else "BatchNorm1d"
         return TorchCode(f"nn.{kind}({', '.join(args)})", "{m}({0})")
 
