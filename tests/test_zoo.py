@@ -158,3 +158,40 @@ if __name__ == "__main__":  # the figures for the report: python -m tests.test_z
         print(f"{z.stem}: params {c.net.params:,} (torchvision {c.reference_params:,}); "
               + ", ".join(f"{b} {e:.2e}" for b, e in c.errors.items()) + floors
               + ("; FAIL " + " ".join(c.failures()) if c.failures() else ""), flush=True)
+
+
+def torchvision_macs(model: Any, shape: tuple[int, int, int]) -> int:
+    """Multiply-adds of one image counted independently, by forward hooks on torchvision's
+    Conv2d and Linear modules: Cout·Ho·Wo·(Cin/groups)·kh·kw per conv and in·out per output
+    position of a Linear (ConvNeXt applies its Linears at every pixel)."""
+    total = 0
+
+    def hook(m: Any, ins: tuple[Any, ...], out: Any) -> None:
+        nonlocal total
+        per_image = out.numel() // out.shape[0]
+        if isinstance(m, torch.nn.Conv2d):
+            total += per_image * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        else:
+            total += per_image * m.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, *shape))
+    for h in handles:
+        h.remove()
+    return total
+
+
+# The issue's approximate figures; the exact oracle is the hook count above
+MACS = {"mobilenet_v2": 0.30e9, "efficientnet_b0": 0.39e9, "convnext_tiny": 4.46e9}
+
+
+@pytest.mark.parametrize("stem", sorted(MACS))
+def test_multiply_adds_within_one_percent_of_torchvisions(stem: str) -> None:
+    tv = import_torchvision()
+    net = load_spec(BY_STEM[stem])
+    shape = tuple(int(d) for d in net.input_shape[1:])
+    counted = torchvision_macs(getattr(tv.models, stem)(weights=None), shape)
+    assert net.macs == pytest.approx(counted, rel=0.01)
+    assert net.macs == pytest.approx(MACS[stem], rel=0.02)
