@@ -7,18 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import NetdslError, SourceLoc
-from ..ir import Shape
+from ..shape import ANY, MAPS, Layout, Shape
 from . import OpDef, TensorSpec, TorchCode, opt, register
 from .norm import feature_count
 
 if TYPE_CHECKING:
     from ..codegen.onnx import OnnxBuilder
-
-
-def _channels(ins: tuple[Shape, ...], op: str, loc: SourceLoc | None) -> int:
-    if len(ins[0]) < 2:
-        raise NetdslError(f"{op} needs an input with channels", loc)
-    return int(ins[0][1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +27,7 @@ class ChannelSplit(OpDef):
 
     Attrs = SplitAttrs
     positional = ("parts", "index")
+    accepts = MAPS | {Layout.VECTOR}
 
     def validate(self, a: SplitAttrs, loc: SourceLoc) -> None:
         if a.index >= a.parts:
@@ -44,22 +39,22 @@ class ChannelSplit(OpDef):
         return a.index * size, (a.index + 1) * size
 
     def infer(self, a: SplitAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        c = _channels(ins, "split", loc)
+        c = ins[0].channels
         if c % a.parts:
             raise NetdslError(f"split: {c} channels do not divide into {a.parts} equal parts",
                               loc, hint="split a channel count divisible by the parts")
-        return (ins[0][0], c // a.parts, *ins[0][2:])
+        return ins[0].with_channels(c // a.parts)
 
     def notation(self, a: SplitAttrs, ins: tuple[Shape, ...]) -> str:
         return f"split {a.parts} {a.index}"
 
     def torch(self, a: SplitAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        lo, hi = self._range(a, int(ins[0][1]))
+        lo, hi = self._range(a, ins[0].channels)
         return TorchCode(None, f"{{0}}[:, {lo}:{hi}]")
 
     def onnx(self, b: OnnxBuilder, a: SplitAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
-        lo, hi = self._range(a, int(ins[0][1]))
+        lo, hi = self._range(a, ins[0].channels)
         return b.node("Slice", [inputs[0], b.ints(f"{name}/starts", [lo]),
                                 b.ints(f"{name}/ends", [hi]), b.ints(f"{name}/axes", [1])], name)
 
@@ -75,10 +70,10 @@ class ChannelShuffle(OpDef):
 
     Attrs = ShuffleAttrs
     positional = ("groups",)
-    inplace = False
+    accepts = MAPS
 
     def infer(self, a: ShuffleAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        c = _channels(ins, "shuffle", loc)
+        c = ins[0].channels
         if c % a.groups:
             raise NetdslError(f"shuffle: {a.groups} groups do not divide the {c} channels", loc,
                               hint="use a number of groups that divides the channels")
@@ -88,13 +83,13 @@ class ChannelShuffle(OpDef):
         return f"shuffle {a.groups}"
 
     def torch(self, a: ShuffleAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        c = int(ins[0][1])
+        c = ins[0].channels
         return TorchCode(None, f"{{0}}.unflatten(1, ({a.groups}, {c // a.groups}))"
                                ".transpose(1, 2).flatten(1, 2)")
 
     def onnx(self, b: OnnxBuilder, a: ShuffleAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
-        dims = [int(d) for d in ins[0][1:]]
+        dims = list(ins[0].dims)
         c, rest = dims[0], dims[1:]
         x = b.node("Reshape", [inputs[0], b.ints(f"{name}/grouped", [0, a.groups,
                                                                        c // a.groups, *rest])],
@@ -120,14 +115,11 @@ class LayerScale(OpDef):
 
     Attrs = LayerScaleAttrs
     inplace = True
+    accepts = ANY
+    carries_weights = True
 
     def _shape(self, ins: tuple[Shape, ...]) -> tuple[int, ...]:
-        c = feature_count(ins[0])
-        return (c, *(1 for _ in ins[0][2:])) if len(ins[0]) == 4 else (c,)
-
-    def infer(self, a: LayerScaleAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        _channels(ins, "layerscale", loc)
-        return ins[0]
+        return (feature_count(ins[0]), *(1 for _ in ins[0].spatial))
 
     def params(self, a: LayerScaleAttrs, ins: tuple[Shape, ...]) -> int:
         return feature_count(ins[0])
@@ -164,6 +156,7 @@ class StochasticDepth(OpDef):
     Attrs = DropPathAttrs
     positional = ("p",)
     inplace = True
+    accepts = ANY
 
     def notation(self, a: DropPathAttrs, ins: tuple[Shape, ...]) -> str:
         return f"droppath {a.p:g}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import NetdslError, SourceLoc
-from ..ir import Shape
+from ..shape import ANY, MAPS, Layout, Shape
 from . import OpDef, TensorSpec, TorchCode, opt, register
 
 if TYPE_CHECKING:
@@ -20,12 +20,23 @@ if TYPE_CHECKING:
 
 
 def _is_map(shape: Shape) -> bool:
-    return len(shape) == 4
+    return shape.layout.is_map
 
 
 def feature_count(shape: Shape) -> int:
-    """The size of the axis LayerNorm normalizes: channels of a map, else the last axis."""
-    return int(shape[1] if _is_map(shape) else shape[-1])
+    """The axis LayerNorm normalizes: channels of a map or vector, features of a token."""
+    return shape.features if shape.layout is Layout.TOKENS else shape.channels
+
+
+def channels_last(shape: Shape) -> list[int]:
+    """The permutation that moves a map's channels (axis 1) to the end."""
+    n = len(shape.spatial)
+    return [0, *range(2, 2 + n), 1]
+
+
+def channels_first(shape: Shape) -> list[int]:
+    n = len(shape.spatial)
+    return [0, n + 1, *range(1, n + 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +55,8 @@ class LayerNorm(OpDef):
     """Layer normalization over features: ``layernorm``, ``layernorm eps=1e-6`` (ConvNeXt)."""
 
     Attrs = LnAttrs
-
-    def infer(self, a: LnAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        if len(ins[0]) < 2:
-            raise NetdslError("layernorm needs features to normalize", loc)
-        return ins[0]
+    accepts = ANY
+    carries_weights = True
 
     def params(self, a: LnAttrs, ins: tuple[Shape, ...]) -> int:
         return 2 * feature_count(ins[0]) if a.affine else 0
@@ -63,7 +71,8 @@ class LayerNorm(OpDef):
         ctor = (f"nn.LayerNorm({feature_count(ins[0])}, eps={a.eps!r}, "
                 f"elementwise_affine={a.affine})")
         if _is_map(ins[0]):  # channels last for the normalization, as ConvNeXt's LayerNorm2d
-            return TorchCode(ctor, "{m}({0}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)")
+            last, first = channels_last(ins[0]), channels_first(ins[0])
+            return TorchCode(ctor, f"{{m}}({{0}}.permute{tuple(last)}).permute{tuple(first)}")
         return TorchCode(ctor, "{m}({0})")
 
     def onnx(self, b: OnnxBuilder, a: LnAttrs, name: str, inputs: list[str],
@@ -71,7 +80,7 @@ class LayerNorm(OpDef):
         c = feature_count(ins[0])
         x = inputs[0]
         if _is_map(ins[0]):
-            x = b.node("Transpose", [x], f"{name}/to_nhwc", perm=[0, 2, 3, 1])
+            x = b.node("Transpose", [x], f"{name}/to_nhwc", perm=channels_last(ins[0]))
         if a.affine:
             params = [b.param(f"{name}.weight"), b.param(f"{name}.bias")]
         else:
@@ -80,7 +89,7 @@ class LayerNorm(OpDef):
         out = f"{name}/nhwc" if _is_map(ins[0]) else name
         y = b.node("LayerNormalization", [x, *params], out, axis=-1, epsilon=a.eps)
         if _is_map(ins[0]):
-            y = b.node("Transpose", [y], name, perm=[0, 3, 1, 2])
+            y = b.node("Transpose", [y], name, perm=channels_first(ins[0]))
         return y
 
 
@@ -97,27 +106,27 @@ class GroupNorm(OpDef):
 
     Attrs = GnAttrs
     positional = ("groups",)
+    accepts = MAPS | {Layout.VECTOR}
+    carries_weights = True
 
     def infer(self, a: GnAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        if len(ins[0]) < 2:
-            raise NetdslError("groupnorm needs channels to normalize", loc)
-        c = int(ins[0][1])
+        c = ins[0].channels
         if c % a.groups:
             raise NetdslError(f"groupnorm: {a.groups} groups do not divide the {c} channels",
                               loc, hint="use a number of groups that divides the channels")
         return ins[0]
 
     def params(self, a: GnAttrs, ins: tuple[Shape, ...]) -> int:
-        return 2 * int(ins[0][1]) if a.affine else 0
+        return 2 * ins[0].channels if a.affine else 0
 
     def notation(self, a: GnAttrs, ins: tuple[Shape, ...]) -> str:
         return f"GN {a.groups}"
 
     def tensors(self, a: GnAttrs, ins: tuple[Shape, ...]) -> list[TensorSpec]:
-        return _affine(a.affine, int(ins[0][1]))
+        return _affine(a.affine, ins[0].channels)
 
     def torch(self, a: GnAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        return TorchCode(f"nn.GroupNorm({a.groups}, {ins[0][1]}, eps={a.eps!r}, "
+        return TorchCode(f"nn.GroupNorm({a.groups}, {ins[0].channels}, eps={a.eps!r}, "
                          f"affine={a.affine})", "{m}({0})")
 
     def onnx(self, b: OnnxBuilder, a: GnAttrs, name: str, inputs: list[str],
@@ -131,12 +140,12 @@ class GroupNorm(OpDef):
                    [g, b.floats(f"{name}/ones", [1.0] * a.groups),
                     b.floats(f"{name}/zeros", [0.0] * a.groups)],
                    f"{name}/norm", epsilon=a.eps)
-        back = [0, *(int(d) for d in shape[1:])]
+        back = [0, *shape.dims]
         y = b.node("Reshape", [g, b.ints(f"{name}/shape", back)],
                    f"{name}/ungrouped" if a.affine else name)
         if not a.affine:
             return y
-        axes = list(range(1, len(shape) - 1))  # (C,) -> (C, 1, 1) to broadcast over pixels
+        axes = list(range(1, 1 + len(shape.spatial)))  # (C,) -> (C, 1, 1) over the pixels
         w, bias = b.param(f"{name}.weight"), b.param(f"{name}.bias")
         if axes:
             ax = b.ints(f"{name}/axes", axes)
