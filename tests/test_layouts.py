@@ -115,7 +115,7 @@ def test_one_keyword_lowers_by_the_input_layout() -> None:
         src = to_torch_source(netdsl.loads(f"input {inp}\nconv3-8; bn; maxpool; gap; FC-2"))
         assert want in src
         n = inp.count("x")
-        assert f"nn.BatchNorm{n}d(8)" in src and f"F.max_pool{n}d(" in src
+        assert f"nn.BatchNorm{n}d(8, eps=1e-05, momentum=0.1)" in src and f"F.max_pool{n}d(" in src
         assert f"F.adaptive_avg_pool{n}d(" in src
 
 

@@ -54,6 +54,13 @@ class OnnxBuilder:
         self.consts.append(t)
         return name
 
+    def floats(self, name: str, values: list[float]) -> str:
+        """Add a float32 constant vector (e.g. fixed unit scales) as an initializer."""
+        t = _meta(name, np.asarray(values, dtype=np.float32))
+        t.raw_data = np.asarray(values, dtype="<f4").tobytes()
+        self.consts.append(t)
+        return name
+
     def float(self, name: str, value: float) -> str:
         """Add a float32 scalar as a Constant node (initializers stay exactly the weights)."""
         tensor = helper.make_tensor(name, TensorProto.FLOAT, [], [value])

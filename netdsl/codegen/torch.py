@@ -120,16 +120,18 @@ class _Modules:
         self.paths: dict[str, tuple[str, bool]] = {"": ("self", False)}  # name -> (expr, is_dict)
         self.lines: list[str] = []
 
-    def _child(self, parent: str, part: str) -> tuple[str, str]:
+    def _child(self, parent: str, part: str, parameter: bool = False) -> tuple[str, str]:
         """(access expression, assignment statement with ``{}`` for the value) of ``part``."""
         expr, is_dict = self.paths[parent]
         if part.isidentifier() and not keyword.iskeyword(part):
             return f"{expr}.{part}", f"{expr}.{part} = {{}}"
+        if parameter:
+            return f'{expr}._parameters["{part}"]', f'{expr}.register_parameter("{part}", {{}})'
         if is_dict:
             return f'{expr}["{part}"]', f'{expr}["{part}"] = {{}}'
         return f'{expr}._modules["{part}"]', f'{expr}.add_module("{part}", {{}})'
 
-    def add(self, lay: Layer, ctor: str, comment: str) -> str:
+    def add(self, lay: Layer, ctor: str, comment: str, parameter: bool = False) -> str:
         parts = lay.name.split(".")
         for i, part in enumerate(parts):
             if part in self.taken or part.startswith("__") and part.endswith("__"):
@@ -144,7 +146,7 @@ class _Modules:
                 raise NetdslError(f"'{lay.name}' names both a layer and a scope of layers",
                                   lay.loc, hint="rename the layer")
             parent = ".".join(parts[:i])
-            expr, assign = self._child(parent, part)
+            expr, assign = self._child(parent, part, parameter and leaf)
             value = ctor if leaf else "nn.ModuleDict()"
             self.lines.append(f"{INDENT}{assign.format(value)}{comment if leaf else ''}")
             self.paths[name] = (expr, not leaf)
@@ -177,7 +179,7 @@ def _source(net: Network, aux: bool) -> tuple[str, str]:
         op = ops.OPS[lay.op]
         code = op.torch(lay.attrs, net.in_shapes(lay))
         comment = _comment(lay, net.path)
-        m = mods.add(lay, code.module, comment) if code.module else None
+        m = mods.add(lay, code.module, comment, code.parameter) if code.module else None
         expr = code.forward.format(*(var[s] for s in lay.inputs), m=m)
         scope = lay.name.rpartition(".")[0]
         if scope not in scope_var:

@@ -34,7 +34,7 @@ def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec,
         if not op.carries_weights or (lay.aux and not aux):
             continue
         for t in op.tensors(lay.attrs, net.in_shapes(lay)):
-            out.append((f"{lay.name}.{t.name}", t, lay.aux))
+            out.append((t.key(lay.name), t, lay.aux))
     return out
 
 
@@ -55,7 +55,8 @@ def init_weights(net: Network, seed: int = 0, aux: bool = False) -> Weights:
     for name, t, is_aux in specs:
         n = math.prod(t.shape)
         if t.init != "fan":
-            arr = (np.ones if t.init == "ones" else np.zeros)(t.shape, dtype=np.float32)
+            value = {"ones": 1.0, "zeros": 0.0}.get(t.init, t.value)
+            arr = np.full(t.shape, value, dtype=np.float32)
         else:
             arr = buf[pos:pos + n].reshape(t.shape)  # a view: no copy
             pos += n
@@ -161,9 +162,9 @@ def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool 
     given = {k: v for k, v in given.items() if not k.endswith(IGNORED_SUFFIXES)}
     if by_order:
         if len(given) == len(every) != len(specs):  # a training checkpoint: drop the aux heads
-            w = _match_by_order(every, given, path)
+            w = _match_by_order(state_dict_order(every), given, path)
             return {n: w[n] for n, _, _ in specs}
-        return _match_by_order(specs, given, path)
+        return _match_by_order(state_dict_order(specs), given, path)
     if not aux:
         heads = {n for n, _, is_aux in every if is_aux}
         given = {k: v for k, v in given.items() if k not in heads}
@@ -172,7 +173,7 @@ def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool 
     missing = [n for n, _, _ in specs if n not in given]
     extra = [k for k in given if k not in names]
     bad = [f"{n}: expected {_shape(t.shape)}, got {_shape(given[n].shape)}"
-           for n, t, _ in specs if n in given and tuple(given[n].shape) != t.shape]
+           for n, t, _ in specs if n in given and not _fits(given[n].shape, t.shape)]
     for what, items in (("missing", missing), ("unexpected", extra), ("mis-shaped", bad)):
         if items:
             problems.append(f"{len(items)} {what}: " + _few(items))
@@ -183,7 +184,49 @@ def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool 
                 if specs else None)
         raise NetdslError("weights do not fit the network: " + "; ".join(problems), path=path,
                           hint=hint)
-    return {n: _float32(given[n]) for n, _, _ in specs}
+    return {n: _float32(given[n]).reshape(t.shape) for n, t, _ in specs}
+
+
+def _fits(given: tuple[int, ...], want: tuple[int, ...]) -> bool:
+    """Same shape, or a Linear's (O, I) for a 1×1 conv's (O, I, 1, 1): the same function."""
+    given = tuple(given)
+    return given == want or (len(given) < len(want) and
+                             given + (1,) * (len(want) - len(given)) == want)
+
+
+def state_dict_order(specs: list[tuple[str, TensorSpec, bool]]
+                     ) -> list[tuple[str, TensorSpec, bool]]:
+    """The tensors in the order of netdsl's PyTorch module's ``state_dict``.
+
+    PyTorch lists a module's own parameters before its submodules' (recursively, submodules
+    in registration order). A layer's tensors belong to its own submodule; a tensor that is the
+    layer itself (layer scale) is a parameter of the enclosing scope, so it comes before that
+    scope's layers, as torchvision's ConvNeXt registers ``layer_scale`` before its ``block``.
+    Everywhere else this is the order of use.
+    """
+    own: dict[str, list] = {"": []}  # scope or layer -> its own tensors
+    children: dict[str, list[str]] = {"": []}  # scope -> submodules in registration order
+    for item in specs:
+        name, t, _ = item
+        owner = name.rpartition(".")[0] if t.name else None  # a layer's own submodule
+        scope = owner if owner is not None else name
+        parts = scope.split(".")
+        for i in range(len(parts)):  # register the submodule path, as the torch lowering does
+            node, parent = ".".join(parts[:i + 1]), ".".join(parts[:i])
+            if node not in own:
+                own[node], children[node] = [], []
+                if owner is not None or i < len(parts) - 1:
+                    children[parent].append(node)
+        own[owner if owner is not None else name.rpartition(".")[0]].append(item)
+    out: list = []
+
+    def visit(node: str) -> None:
+        out.extend(own[node])
+        for c in children[node]:
+            visit(c)
+
+    visit("")
+    return out
 
 
 def _match_by_order(specs: list[tuple[str, TensorSpec, bool]], given: Mapping[str, np.ndarray],
@@ -195,13 +238,13 @@ def _match_by_order(specs: list[tuple[str, TensorSpec, bool]], given: Mapping[st
                           hint="the checkpoint is of a different architecture")
     out = {}
     for i, ((name, t, _), (key, arr)) in enumerate(zip(specs, theirs, strict=True)):
-        if tuple(arr.shape) != t.shape:
+        if not _fits(arr.shape, t.shape):
             raise NetdslError(f"weights by order: tensor #{i} '{key}' has shape "
                               f"{_shape(arr.shape)}, but #{i} of the network '{name}' is "
                               f"{_shape(t.shape)}", path=path,
                               hint="the checkpoint is of a different architecture or orders its "
                                    "tensors differently; refusing to guess")
-        out[name] = _float32(arr)
+        out[name] = _float32(arr).reshape(t.shape)
     return out
 
 

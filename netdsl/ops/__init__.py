@@ -102,7 +102,8 @@ class TensorSpec:
     """One weight or buffer of a layer, named ``<layer>.<name>`` in state_dicts and ONNX.
 
     ``init`` is "fan" (the spec's He/Glorot scheme over ``fans`` = (fan_in, fan_out)),
-    "zeros" or "ones". ``trainable`` is False for running statistics (buffers).
+    "zeros", "ones" or "const" (every element ``value``). ``trainable`` is False for running
+    statistics (buffers). An empty ``name`` makes the tensor the layer itself (``<layer>``).
     """
 
     name: str
@@ -110,6 +111,11 @@ class TensorSpec:
     init: str = "fan"
     fans: tuple[int, int] = (1, 1)
     trainable: bool = True
+    value: float = 0.0
+
+    def key(self, layer: str) -> str:
+        """The tensor's state_dict key in layer ``layer``."""
+        return f"{layer}.{self.name}" if self.name else layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +124,12 @@ class TorchCode:
 
     ``forward`` is a ``str.format`` template: ``{m}`` is the submodule, ``{0}``, ``{1}``, …
     the input variables, e.g. ``"{m}(torch.flatten({0}, 1))"`` or ``"{0} + {1}"``.
+    ``parameter`` says ``module`` constructs an ``nn.Parameter`` (layer scale), not a module.
     """
 
     module: str | None
     forward: str
+    parameter: bool = False
 
 
 @dataclass
@@ -340,9 +348,9 @@ def _coerce(f: dataclasses.Field, value: Any, key: str, op: str, loc: SourceLoc)
 
 def _check_range(v: float, meta: Any, bad: str, loc: SourceLoc) -> None:
     lo, hi = meta["lo"], meta["hi"]
-    want = f"in [{lo:g}, {hi:g})" if lo is not None and hi is not None else \
-        f"at least {lo:g}" if lo is not None else f"less than {hi:g}"
     if (lo is not None and v < lo) or (hi is not None and v >= hi):
+        want = f"in [{lo:g}, {hi:g})" if lo is not None and hi is not None else \
+            f"at least {lo:g}" if lo is not None else f"less than {hi:g}"
         raise NetdslError(bad + f"got {v if isinstance(v, int) else f'{v:g}'}, expected {want}",
                           loc)
     if meta["kind"] != "float" and abs(v) >= MAX_DIM:
@@ -382,4 +390,4 @@ def lookup(keyword: str) -> tuple[OpDef | None, str | None]:
     return op, kernel
 
 
-from . import activation, conv, dense, structure  # noqa: E402,F401  (registers the ops)
+from . import activation, channel, conv, dense, norm, structure  # noqa: E402,F401  (registers the ops)

@@ -228,23 +228,26 @@ class _Pool(OpDef):
 
     torch_fn: ClassVar[str] = ""  # torch.nn.functional name, without its "2d"
     onnx_op: ClassVar[str] = ""
-    torch_extra: ClassVar[str] = ""  # trailing keyword arguments of the functional call
 
+    # Every semantic default is spelled out in both lowerings (PyTorch's and ONNX's defaults
+    # differ: AveragePool's count_include_pad is 0 in ONNX, True in PyTorch).
     def torch(self, a: PoolAttrs, ins: tuple[Shape, ...]) -> TorchCode:
         win = a.window(ins[0], self.name)
-        args = [_tk(win.kernel), _tk(win.stride), _tk(win.pad)]
-        if a.ceil:
-            args.append("ceil_mode=True")
+        args = [_tk(win.kernel), _tk(win.stride), _tk(win.pad), f"ceil_mode={a.ceil}",
+                *self._extra(a)]
         fn = f"{self.torch_fn}{len(ins[0].spatial)}d"
-        return TorchCode(None, f"F.{fn}({{0}}, {', '.join(args)}{self.torch_extra})")
+        return TorchCode(None, f"F.{fn}({{0}}, {', '.join(args)})")
+
+    def _extra(self, a: PoolAttrs) -> list[str]:
+        return []
 
     def onnx(self, b: OnnxBuilder, a: PoolAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
         win = a.window(ins[0], self.name)
-        # ONNX AveragePool's count_include_pad defaults to 0: PyTorch's count_include_pad=False
+        extra = {"count_include_pad": int(a.count_pad)} if isinstance(a, AvgPoolAttrs) else {}
         return b.node(self.onnx_op, inputs, name, kernel_shape=list(win.kernel),
                       strides=list(win.stride), pads=[*win.pad, *win.pad],
-                      ceil_mode=int(a.ceil))
+                      ceil_mode=int(a.ceil), **extra)
 
 
 @register("maxpool", "max_pool", "pool")
@@ -254,12 +257,36 @@ class MaxPool(_Pool):
     torch_fn, onnx_op = "max_pool", "MaxPool"
 
 
+@dataclass(frozen=True, slots=True)
+class AvgPoolAttrs(PoolAttrs):
+    count_pad: bool = opt(True, kind="bool",
+                          doc="count the zero padding in the divisor (PyTorch's default)")
+
+
 @register("avgpool", "avg_pool")
 class AvgPool(_Pool):
-    """Average pooling (zero padding is not counted in the mean): ``avgpool2/2``, ``avgpool5/3``."""
+    """Average pooling: ``avgpool2/2``, ``avgpool5/3``, ``avgpool3/1 pad 1`` (the padding's zeros
+    count in the mean, PyTorch's ``count_include_pad=True``; ``count_pad off`` leaves them out)."""
 
+    Attrs = AvgPoolAttrs
     torch_fn, onnx_op = "avg_pool", "AveragePool"
-    torch_extra = ", count_include_pad=False"
+
+    def _extra(self, a: AvgPoolAttrs) -> list[str]:
+        return [f"count_include_pad={a.count_pad}"]
+
+    def infer(self, a: AvgPoolAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        out = super().infer(a, ins, loc)
+        if a.ceil and a.count_pad:
+            win = a.window(ins[0], self.name, loc)
+            for n, o, k, s, p in zip(ins[0].spatial, out.spatial, win.kernel, win.stride,
+                                     win.pad, strict=True):
+                if p and (o - 1) * s + k > n + 2 * p:
+                    # the last window runs past the padding: PyTorch and onnxruntime divide
+                    # it differently, so refuse rather than differ
+                    raise NetdslError("avgpool's last window runs past the padding (ceil) while "
+                                      "the padding counts in the divisor", loc,
+                                      hint="write `count_pad off`, drop `ceil` or the padding")
+        return out
 
 
 @register("gap", "globalavgpool", "global_avgpool", "avgpool_global")

@@ -105,11 +105,8 @@ class BatchNorm(OpDef):
                 TensorSpec("running_var", c, "ones", trainable=False)]
 
     def torch(self, a: BnAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        args = [str(ins[0].channels)]
-        if a.eps != 1e-5:
-            args.append(f"eps={a.eps!r}")
-        if a.momentum != 0.1:
-            args.append(f"momentum={a.momentum!r}")
+        # eps and momentum always explicit: the spec's values, never a library default
+        args = [str(ins[0].channels), f"eps={a.eps!r}", f"momentum={a.momentum!r}"]
         n = max(1, len(ins[0].spatial))  # BatchNorm1d takes (N, C) and (N, C, L)
         return TorchCode(f"nn.BatchNorm{n}d({', '.join(args)})", "{m}({0})")
 
