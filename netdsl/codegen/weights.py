@@ -33,7 +33,8 @@ def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec,
         if lay.op == "input" or (lay.aux and not aux):
             continue
         for t in ops.OPS[lay.op].tensors(lay.attrs, net.in_shapes(lay)):
-            out.append((f"{lay.name}.{t.name}", t, lay.aux))
+            # a tensor named "" is the layer itself (torchvision's ``class_token``)
+            out.append((f"{lay.name}.{t.name}" if t.name else lay.name, t, lay.aux))
     return out
 
 

@@ -307,4 +307,4 @@ def lookup(keyword: str) -> tuple[OpDef | None, str | None]:
     return op, kernel
 
 
-from . import activation, conv, dense, structure  # noqa: E402,F401  (registers the ops)
+from . import activation, conv, dense, structure, transformer  # noqa: E402,F401  (registers the ops)

@@ -29,33 +29,49 @@ class Linear(OpDef):
     weight_layer = True
 
     def infer(self, a: FcAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        if _tokens(ins[0]):
+            return (*ins[0][:2], a.out)
         return (ins[0][0], a.out)
 
     def params(self, a: FcAttrs, ins: tuple[Shape, ...]) -> int:
-        return features(ins[0]) * a.out + (a.out if a.bias else 0)
+        return _fan_in(ins[0]) * a.out + (a.out if a.bias else 0)
 
     def macs(self, a: FcAttrs, ins: tuple[Shape, ...], out: Shape) -> int:
-        return features(ins[0]) * a.out
+        tokens = int(ins[0][1]) if _tokens(ins[0]) else 1
+        return tokens * _fan_in(ins[0]) * a.out
 
     def notation(self, a: FcAttrs, ins: tuple[Shape, ...]) -> str:
         return f"FC-{a.out}"
 
     def tensors(self, a: FcAttrs, ins: tuple[Shape, ...]) -> list[TensorSpec]:
-        n = features(ins[0])
+        n = _fan_in(ins[0])
         w = TensorSpec("weight", (a.out, n), "fan", (n, a.out))
         return [w, TensorSpec("bias", (a.out,), "zeros")] if a.bias else [w]
 
     def torch(self, a: FcAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        ctor = f"nn.Linear({features(ins[0])}, {a.out}{'' if a.bias else ', bias=False'})"
-        return TorchCode(ctor, "{m}(torch.flatten({0}, 1))" if len(ins[0]) > 2 else "{m}({0})")
+        ctor = f"nn.Linear({_fan_in(ins[0])}, {a.out}{'' if a.bias else ', bias=False'})"
+        flat = len(ins[0]) > 2 and not _tokens(ins[0])
+        return TorchCode(ctor, "{m}(torch.flatten({0}, 1))" if flat else "{m}({0})")
 
     def onnx(self, b: OnnxBuilder, a: FcAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
         x = inputs[0]
+        if _tokens(ins[0]):  # token-wise: x·Wᵀ + b on the last axis (the transpose folds)
+            w = b.node("Transpose", [b.param(f"{name}.weight")], f"{name}/weight_t", perm=[1, 0])
+            y = b.node("MatMul", [x, w], f"{name}/matmul" if a.bias else name)
+            return b.node("Add", [y, b.param(f"{name}.bias")], name) if a.bias else y
         if len(ins[0]) > 2:
             x = b.node("Flatten", [x], f"{name}/flatten", axis=1)
         params = [b.param(f"{name}.weight")] + ([b.param(f"{name}.bias")] if a.bias else [])
         return b.node("Gemm", [x, *params], name, transB=1)
+
+
+def _tokens(shape: Shape) -> bool:
+    return len(shape) == 3  # SCRATCH until layouts
+
+
+def _fan_in(shape: Shape) -> int:
+    return int(shape[-1]) if _tokens(shape) else features(shape)
 
 
 def features(shape: Shape) -> int:
