@@ -86,6 +86,15 @@ def _to_torch(net):  # -> torch.nn.Module
     return to_torch(net, aux=False)  # the inference network, like the ONNX
 
 
+def _torchvision(name: str) -> torch.nn.Module:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.torchvision_oracle import import_torchvision  # the CPU wheel's import fix
+
+    return getattr(import_torchvision().models, name)()
+
+
 def kernel_profile(path: Path, x: np.ndarray, runs: int = 10) -> dict[str, float]:
     """onnxruntime's own profile: kernel milliseconds per run, summed by op type."""
     so = ort.SessionOptions()
@@ -113,13 +122,16 @@ def main() -> None:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--iters", type=int, default=1, help="timed calls per variant per round")
+    p.add_argument("--torchvision", metavar="MODEL",
+                   help="export and run torchvision's MODEL (netdsl's weights loaded by name) "
+                        "instead of netdsl's own PyTorch module")
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
 
     net = netdsl.load(args.spec)
-    module = _to_torch(net).eval()
+    module = (_torchvision(args.torchvision) if args.torchvision else _to_torch(net)).eval()
     nd_model = onnx.load(args.onnx)
     weights = load_weights(module, nd_model)
     shape = tuple(int(d) for d in net.input_shape[1:])
@@ -129,7 +141,9 @@ def main() -> None:
     for name, dynamo in (("torch-legacy", False), ("torch-dynamo", True)):
         files[name] = work / f"{name}.onnx"
         t = time.perf_counter()
-        export(module, x1, files[name], dynamo)
+        # dynamo specializes a batch of 1 to a constant when the model reads it (ViT's
+        # class token expand): torchvision's models are exported from a batch of 2
+        export(module, torch.randn(2, *shape) if args.torchvision else x1, files[name], dynamo)
         export_s[name] = time.perf_counter() - t
 
     sessions, graphs, optimized = {}, {}, {}

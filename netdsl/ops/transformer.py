@@ -41,7 +41,8 @@ def sequence(ins: tuple[Shape, ...], op: str, loc: SourceLoc | None) -> tuple[in
                 "positions to tokens with `tokens`")
     else:
         got = f"a vector of {_dims(shape)} features"
-        hint = "token ops work before the class token is taken (`token 0`)"
+        hint = ("a vector has no tokens: token ops go before the sequence is reduced "
+                "(`token 0`, `avgtokens`)")
     raise NetdslError(f"`{op}` expects a token sequence (L×D), got {got}", loc, hint=hint)
 
 
@@ -74,7 +75,7 @@ class PatchEmbed(OpDef):
         if h % ph or w % pw:
             raise NetdslError(f"{ph}×{pw} patches do not tile the {h}×{w} input", loc,
                               hint=f"choose an input size divisible by the patch size "
-                                   f"(e.g. {h - h % ph or ph}×{w - w % pw or pw})")
+                                   f"(e.g. {-(-h // ph) * ph}×{-(-w // pw) * pw})")
         return c, h // ph, w // pw
 
     def infer(self, a: PatchAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
