@@ -230,13 +230,16 @@ def test_token_selects_one_token() -> None:
 
 @pytest.mark.parametrize("text,message", [
     ("input 3x32x32\nconv3-8\nattention 2\n",
-     "`attention` expects a token sequence (L×D), got a 8×32×32 map"),
+     "attention expects a token sequence, got a 8×32×32 map"),
     ("input 3x32x32\npatch16-8\nattention 3\n", "3 heads do not divide the token size 8"),
     ("input 3x30x30\npatch16-8\n", "16×16 patches do not tile the 30×30 input"),
     ("input 3x32x32\npatch16-8\ntoken 4\n", "token 4 does not exist: the sequence has 4 tokens"),
-    ("input 3x32x32\npatch16-8\ntoken 0\ncls\n", "`cls` expects a token sequence (L×D), got a "
+    ("input 3x32x32\npatch16-8\ntoken 0\ncls\n", "cls expects a token sequence, got a "
      "vector of 8 features"),
-    ("input 10\npos_embed\n", "`pos_embed` expects a token sequence"),
+    ("input 10\npos_embed\n", "pos_embed expects a token sequence"),
+    ("input 197x768 tokens\npatch16-8\n", "patch expects a 2-D map (C×H×W), got a 197×768 "
+     "token sequence"),
+    ("input 3x32x32\npatch16-8\ntokens\n", "tokens expects a map, got a 4×8 token sequence"),
 ])
 def test_layout_errors(text: str, message: str) -> None:
     with pytest.raises(netdsl.NetdslError, match=None) as e:

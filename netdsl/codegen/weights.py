@@ -27,12 +27,13 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
 def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec, bool]]:
-    """(full name, spec, is-aux) of every weight and buffer, in graph (= state_dict) order."""
+    """(full name, spec, is-aux) of every weight and buffer, in PyTorch's state_dict order."""
     root = _Scope()
     for lay in net.graph.layers():
-        if lay.op == "input" or (lay.aux and not aux):
+        op = ops.OPS[lay.op]
+        if not op.carries_weights or (lay.aux and not aux):
             continue
-        for t in ops.OPS[lay.op].tensors(lay.attrs, net.in_shapes(lay)):
+        for t in op.tensors(lay.attrs, net.in_shapes(lay)):
             if t.name:
                 root.at(lay.name.split(".")).own.append((f"{lay.name}.{t.name}", t, lay.aux))
             else:  # the layer itself is a tensor (torchvision's ``class_token``) of its scope
