@@ -176,10 +176,6 @@ class _ToAst(Transformer):
 
     def stmt(self, meta: Any, c: list[Any]) -> A.Stmt:
         target = _s(c.pop(0)) if isinstance(c[0], Token) else None
-        if target is not None and target[0].isdigit() and not target.isdigit():
-            raise NetdslError(f"'{target}' cannot name a layer", self._loc(meta),
-                              hint="names are words, or whole numbers for positions "
-                                   "as in nn.Sequential ('0 = FC-3072')")
         unit = c.pop(0)
         repeat = inputs = None
         for extra in c:

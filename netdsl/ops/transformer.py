@@ -70,9 +70,11 @@ class PatchEmbed(OpDef):
     def infer(self, a: PatchAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         (h, w), (ph, pw) = ins[0].spatial, sizes(a.size, ins[0], "patch size", "patch", loc)
         if h % ph or w % pw:
+            fits = [f"{h2}×{w2}" for h2, w2 in ((h - h % ph, w - w % pw),
+                                                (-(-h // ph) * ph, -(-w // pw) * pw)) if h2 and w2]
             raise NetdslError(f"{ph}×{pw} patches do not tile the {h}×{w} input", loc,
                               hint=f"choose an input size divisible by the patch size "
-                                   f"(e.g. {-(-h // ph) * ph}×{-(-w // pw) * pw})")
+                                   f"(e.g. {' or '.join(fits)})")
         return Shape.tokens((h // ph) * (w // pw), a.out)
 
     def _p(self, a: PatchAttrs) -> tuple[int, int]:
