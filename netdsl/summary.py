@@ -28,6 +28,7 @@ def as_dict(net: Network, training: bool = False) -> dict[str, Any]:
         "params": net.params,
         "params_with_aux": net.params_training,
         "macs": net.macs,
+        "flops": 2 * net.macs,  # one multiply-add is two floating-point operations
         "activations": net.activations,
         "weight_layers": net.weight_layers,
         "layers": [
@@ -78,8 +79,9 @@ def to_table(net: Network, training: bool = False) -> str:
     title = net.header.title or net.name
     head = [f"{title}: input {net.input}, {net.weight_layers} weight layers"]
     out = [*head, line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
-    out.append(f"params {net.params:,} ({_si(net.params)}); multiply-adds {net.macs:,} "
-               f"({_si(net.macs)}); activations {net.activations:,} per image "
+    out.append(f"params {net.params:,} ({_si(net.params)}); MACs {net.macs:,} "
+               f"({_si(net.macs)} multiply-adds; FLOPs = 2 × MACs = {_si(2 * net.macs)}); "
+               f"activations {net.activations:,} per image "
                f"({net.activations * 4 / 2**20:.1f} MiB as float32)")
     if net.params_training != net.params:
         out.append(f"with auxiliary heads (training): params {net.params_training:,}")
@@ -116,7 +118,8 @@ def to_html(net: Network, training: bool = False) -> str:
     e = html.escape
     title = net.header.title or net.name
     cap = (f"{e(title)}: input {e(str(net.input))}, {net.weight_layers} weight layers, "
-           f"{_si(net.params)} params, {_si(net.macs)} multiply-adds")
+           f"{_si(net.params)} params, {_si(net.macs)} MACs (multiply-adds; "
+           f"{_si(2 * net.macs)} FLOPs)")
 
     def row(cells: tuple[str, ...], tag: str = "td") -> str:
         return "<tr>" + "".join(
