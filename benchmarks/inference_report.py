@@ -21,6 +21,8 @@ def latency_text(name: str, res: dict, headlines: list[str], target: float = LAT
               "eager-1t": "PyTorch eager, 1 thread"}
     rows = []
     verdicts = []
+    timed = next(iter(res["batches"].values()))["median_ms"]
+    variants = [v for v in variants if v in timed]  # a run may skip eager-1t
     for batch, b in res["batches"].items():
         med = b["median_ms"]
         paired = b["paired_ratio"]
@@ -34,7 +36,7 @@ def latency_text(name: str, res: dict, headlines: list[str], target: float = LAT
                          "—" if diff is None else f"{diff:.1e}"])
         parts = [f"netdsl/{v} {paired[v]:.3f} ({ok(paired[v] <= target)}; CPU time "
                  f"{pcpu[v]:.3f})" for v in variants[1:3]]
-        best = min(("eager", "eager-1t"), key=lambda v: med[v])
+        best = min((v for v in ("eager", "eager-1t") if v in med), key=lambda v: med[v])
         parts.append(f"netdsl/eager {paired[best]:.2f} against the faster eager "
                      f"({labels[best]}: {ok(paired[best] < 1)})")
         verdicts.append(f"batch {batch}: " + ", ".join(parts))
@@ -43,7 +45,8 @@ def latency_text(name: str, res: dict, headlines: list[str], target: float = LAT
             f"netdsl/torch-exported {paired['torch-legacy']:.2f} (legacy), "
             f"{paired['torch-dynamo']:.2f} (dynamo), in CPU time "
             f"{pcpu['torch-legacy']:.2f} / {pcpu['torch-dynamo']:.2f}; netdsl/eager "
-            f"{paired['eager']:.2f} (2 threads), {paired['eager-1t']:.2f} (1 thread)")
+            f"{paired['eager']:.2f} (2 threads)"
+            + (f", {paired['eager-1t']:.2f} (1 thread)" if "eager-1t" in paired else ""))
     ops = sorted(set().union(*(res["nodes"][v] for v in variants[:3])))
     node_rows = [[op] + [res["nodes"][v].get(op, 0) for v in variants[:3]]
                  + [res["ort_nodes"][v].get(op, 0) for v in variants[:3]] for op in ops]

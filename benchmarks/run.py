@@ -377,7 +377,8 @@ class Suite:
         argv = [PY, str(CHILDREN / "latency.py"), "--spec", str(SPECS / "vit_b_16.net"),
                 "--onnx", str(onnx_path), "--workdir", str(self.work / "lat-vit"),
                 "--torchvision", "vit_b_16", "--rounds", str(max(3, self.cfg.lat_rounds // 2)),
-                "--iters", str(self.cfg.lat_iters)]
+                "--iters", str(self.cfg.lat_iters), "--profile-batch", "1", "--profile-runs",
+                "3", "--skip", "eager-1t"]
         if (res := self.child("vit", argv)) is not None:
             self.sections["vit"] = latency_text(
                 "vit_b_16", res, self.headlines, target=VIT_RATIO,

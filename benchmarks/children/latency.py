@@ -122,6 +122,11 @@ def main() -> None:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--iters", type=int, default=1, help="timed calls per variant per round")
+    p.add_argument("--profile-batch", type=int, help="batch of the kernel profile (default "
+                   "the largest)")
+    p.add_argument("--profile-runs", type=int, default=10)
+    p.add_argument("--skip", nargs="*", default=[], choices=["eager-1t"],
+                   help="variants not to time (a ViT-B at batch 8 takes seconds per call)")
     p.add_argument("--torchvision", metavar="MODEL",
                    help="export and run torchvision's MODEL (netdsl's weights loaded by name) "
                         "instead of netdsl's own PyTorch module")
@@ -156,9 +161,9 @@ def main() -> None:
 
     result: dict = {"weights": weights, "export_s": export_s, "nodes": graphs,
                     "ort_nodes": optimized, "batches": {},
-                    "kernel_batch": max(args.batches)}
-    xk = torch.randn(max(args.batches), *shape).numpy()
-    result["kernel_ms"] = {k: kernel_profile(f, xk) for k, f in files.items()}
+                    "kernel_batch": args.profile_batch or max(args.batches)}
+    xk = torch.randn(result["kernel_batch"], *shape).numpy()
+    result["kernel_ms"] = {k: kernel_profile(f, xk, args.profile_runs) for k, f in files.items()}
     with torch.inference_mode():
         for batch in args.batches:
             x = torch.randn(batch, *shape)
@@ -174,7 +179,8 @@ def main() -> None:
             calls["eager"] = lambda x=x: module(x)
             # PyTorch's OpenMP threads wait for each other after every op: on cores shared
             # with other processes that stalls badly, so eager is also timed on one thread
-            calls["eager-1t"] = calls["eager"]
+            if "eager-1t" not in args.skip:
+                calls["eager-1t"] = calls["eager"]
             times: dict[str, list[float]] = {k: [] for k in calls}
             cpu: dict[str, list[float]] = {k: [] for k in calls}
             per_round: dict[str, list[float]] = {k: [] for k in calls}
