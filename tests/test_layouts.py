@@ -213,3 +213,43 @@ def test_specs_of_every_layout_exist() -> None:
     layouts = {netdsl.load(p).input.layout for p in (ROOT / "specs").glob("*.net")}
     assert {Layout.MAP1, Layout.MAP2, Layout.MAP3} <= layouts
     assert Path(ROOT / "specs" / "m5-audio.net").exists()
+
+
+# ---- traits, not names ----------------------------------------------------------------------
+
+def test_traits_match_what_ops_do() -> None:
+    """``carries_weights`` is declared where ``tensors`` is non-empty, on every op in use."""
+    nets = [netdsl.load(ROOT / "tests" / "data" / "every-op.net"),
+            *(netdsl.loads(t) for t in (ONE_D, THREE_D, TOKENS))]
+    seen = set()
+    for net in nets:
+        for lay in net.graph.layers():
+            op = netdsl.ops.OPS[lay.op]
+            seen.add(op.name)
+            assert bool(op.tensors(lay.attrs, net.in_shapes(lay))) == op.carries_weights, op.name
+            if op.takes_activation or op.counts_in_depth:
+                assert op.carries_weights, op.name
+    assert seen == set(netdsl.ops.OPS)
+
+
+DRIVERS = ("summary.py", "draw.py", "table.py", "network.py", "passes", "codegen")
+
+
+def test_drivers_compare_no_op_names() -> None:
+    """Drivers ask ops for traits; comparing ``.op`` (or the input's name) with a string
+    literal would make a new op need edits outside netdsl/ops/."""
+    import ast
+
+    files = []
+    for d in DRIVERS:
+        p = ROOT / "netdsl" / d
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                names = [s for s in sides if isinstance(s, ast.Attribute) and s.attr == "op"]
+                texts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "input"]
+                assert not (names and any(isinstance(s, ast.Constant) for s in sides)), \
+                    f"{f.name}:{node.lineno} compares an op name"
+                assert not texts, f"{f.name}:{node.lineno} compares with 'input'"
