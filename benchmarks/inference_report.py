@@ -8,7 +8,7 @@ LATENCY_RATIO = 1.02  # target: netdsl's ONNX at most 2% slower than the torch-e
 
 
 def latency_text(name: str, res: dict, headlines: list[str], target: float = LATENCY_RATIO,
-                 exported: str = "the same weights") -> str:
+                 exported: str = "") -> str:
     """The tables of one model's latency run (``children/latency.py``).
 
     ``target``: the netdsl/torch-exported ratio to meet; ``exported``: what torch exported.
@@ -81,8 +81,8 @@ def latency_text(name: str, res: dict, headlines: list[str], target: float = LAT
         f"### {name}",
         "",
         f"Same weights everywhere: {w['loaded']} tensors of netdsl's ONNX loaded into the "
-        f"torch module ({w['n_missing']} unmatched), which is then exported ({exported}). "
-        "Median per "
+        f"torch module ({w['n_missing']} unmatched), which is then exported"
+        + (f" ({exported})" if exported else "") + ". Median per "
         "call (p10–p90) over interleaved rounds; netdsl/x: netdsl's time over x's, the median "
         "of the per-round ratios (steadier than a ratio of medians on a loaded machine); CPU "
         "per call: the process's CPU time (all its threads) per call, which other load on "

@@ -379,7 +379,7 @@ class Suite:
                 "--torchvision", "vit_b_16", "--rounds", str(max(3, self.cfg.lat_rounds // 2)),
                 "--iters", str(self.cfg.lat_iters), "--profile-batch", "1", "--profile-runs",
                 "3", "--skip", "eager-1t"]
-        if (res := self.child("vit", argv)) is not None:
+        if (res := self.child("vit", argv, timeout=3600)) is not None:  # 17.6 GMACs a call
             self.sections["vit"] = latency_text(
                 "vit_b_16", res, self.headlines, target=VIT_RATIO,
                 exported="torchvision's `vit_b_16`, netdsl's weights loaded by name; its "
@@ -417,10 +417,10 @@ class Suite:
             measure(self.compile_argv(SPECS / "resnet50.net", onnx_path), 0, onnx_path)
         return onnx_path
 
-    def child(self, section: str, argv: list[str]) -> dict | None:
+    def child(self, section: str, argv: list[str], timeout: float = 900) -> dict | None:
         """Run one measuring child; keep its JSON in raw, or its failure as the section."""
         try:
-            res = measure(argv, 1, warmup=0, timeout=900).runs[0].json()
+            res = measure(argv, 1, warmup=0, timeout=timeout).runs[0].json()
         except ChildFailed as e:
             self.sections[section] = f"failed: {_first(e)}"
             return None
