@@ -53,11 +53,6 @@ def construct(name: str, **facts: Any) -> Callable[[Expand], Expand]:
     return deco
 
 
-def takes_header_activation(op: ops.OpDef) -> bool:
-    """Whether the header's ``activation`` follows this layer when it ends a chain."""
-    return op.takes_activation
-
-
 def expand_construct(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env,
                      aux: bool) -> str:
     """Check a construct's shape against its table entry, then expand it."""
@@ -108,7 +103,7 @@ def _residual(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux:
                               ", ".join(RESIDUAL_OPTIONS[str(w.key)]))
         opts[str(w.key)] = value
     y = ex.body(c.branches[0], x, scope, env, aux)
-    xs, ys = ex.graph[x].out, ex.graph[y].out
+    xs, ys = ex.shape(x), ex.shape(y)
     if c.extra_kind:
         sc = ex.body(c.extra[0], x, ex.names.child(scope, "downsample"), env, aux)
     elif (xs == ys and opts["shortcut"] != "c") or xs is None or ys is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import ast as A
 from . import ops
-from .constructs import CONSTRUCTS, takes_header_activation
+from .constructs import CONSTRUCTS
 from .errors import NetdslError
 from .evaluate import bind, count
 from .limits import MAX_ESTIMATE_STEPS, MAX_NESTING
@@ -67,7 +67,7 @@ class LayerEstimate:
         match u:
             case A.Chain(layers=layers):
                 op, _ = ops.lookup(layers[-1].keyword)
-                act = 1 if self.activation and op is not None and takes_header_activation(op) \
+                act = 1 if self.activation and op is not None and op.takes_activation \
                     else 0
                 return len(layers) + act
             case A.Group(body=body):

@@ -6,9 +6,10 @@ Values come from ``evaluate``, names from ``naming``, constructs from the ``cons
 before a top-level statement is expanded, ``estimate`` refuses it if it would be too large.
 
 Errors do not stop the expansion at the first one: a statement that fails is recorded and its
-output becomes a *poisoned* node of unknown shape. Later statements are still checked for
-everything that does not depend on shapes (unknown names, invalid values, block arguments),
-while shape checks that would only repeat the first error are skipped.
+output becomes a placeholder of unknown shape, kept apart from the graph (``unknown``) with
+every layer that reads it, so each graph node has a shape. Later statements are still checked
+for everything that does not depend on shapes (unknown names, invalid values, block
+arguments), while shape checks that would only repeat the first error are skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from . import ast as A
 from . import ops
-from .constructs import CONSTRUCTS, expand_construct, takes_header_activation
+from .constructs import CONSTRUCTS, expand_construct
 from .errors import (
     NetdslCascadeError,
     NetdslError,
@@ -42,8 +43,9 @@ from .limits import (
 from .naming import Names, Scope
 from .ops.structure import InputAttrs
 from .recovery import collect
+from .shape import Shape
 
-POISON = "<error>"  # op of the placeholder node standing for a statement that failed
+POISON = "<error>"  # name prefix of the placeholder standing for a statement that failed
 Env = dict[str, Any]
 
 
@@ -53,7 +55,8 @@ class Expander:
     def __init__(self, root: A.SpecFile, files: list[A.SpecFile], overrides: Env):
         self.root = root
         self.graph = NetGraph()
-        self.names = Names(self.graph)
+        self.names = Names()
+        self.unknown: set[str] = set()  # values of unknown shape: failed statements and readers
         self.warnings: list[NetdslWarning] = []
         self.errors: list[NetdslError] = []
         self.blocks: dict[str, A.BlockDef] = {}
@@ -95,11 +98,15 @@ class Expander:
         if len(self.errors) > MAX_ERRORS:
             raise NetdslLimitError("too many errors")
 
-    def poison(self, inputs: tuple[str, ...], loc: SourceLoc | None) -> str:
+    def poison(self) -> str:
         """A placeholder of unknown shape for a statement that failed (see the module doc)."""
-        name = f"{POISON}{len(self.graph)}"
-        self.graph.add(Layer(name, POISON, inputs, None, loc, None))  # type: ignore[arg-type]
+        name = f"{POISON}{len(self.unknown)}"
+        self.unknown.add(name)
         return name
+
+    def shape(self, value: str) -> Shape | None:
+        """The shape of a value, or None when it depends on a statement that failed."""
+        return None if value in self.unknown else self.graph[value].out
 
     # ---- nodes -----------------------------------------------------------------------------
     def node(self, op: ops.OpDef, attrs: Any, inputs: tuple[str, ...], loc: SourceLoc | None,
@@ -110,20 +117,20 @@ class Expander:
         ``labels`` say what the inputs are (``branch 2``, ``the shortcut``) for messages about
         inputs that disagree; by default, the layers producing them.
         """
-        if len(self.graph) >= MAX_LAYERS:
+        if len(self.graph) + len(self.unknown) >= MAX_LAYERS:
             raise NetdslLimitError(f"the network expands past {MAX_LAYERS:,} layers", loc,
                                    hint="netdsl refuses specs that expand past this size")
         full = (self.names.given(scope, name) if name else
                 self.names.layer(scope, base or op.name))
-        ins = tuple(self.graph[i].out for i in inputs)
-        if op.arity is not None and len(ins) != op.arity:
-            raise NetdslError(f"{op.name} takes {op.arity} input(s), got {len(ins)}", loc)
-        if op.arity is None and len(ins) < 2:
-            raise NetdslError(f"{op.name} takes two or more inputs, got {len(ins)}", loc,
+        if op.arity is not None and len(inputs) != op.arity:
+            raise NetdslError(f"{op.name} takes {op.arity} input(s), got {len(inputs)}", loc)
+        if op.arity is None and len(inputs) < 2:
+            raise NetdslError(f"{op.name} takes two or more inputs, got {len(inputs)}", loc,
                               hint="name the inputs with 'from a, b'")
-        if any(s is None for s in ins):  # after an error upstream: shapes unknown, not checked
-            self.graph.add(Layer(full, op.name, inputs, attrs, loc, None, aux))  # type: ignore[arg-type]
+        if any(i in self.unknown for i in inputs):  # after an error upstream: not checked
+            self.unknown.add(full)
             return full
+        ins = tuple(self.graph[i].out for i in inputs)
         op.check_layouts(ins, loc)
         try:
             out = op.infer(attrs, ins, loc)
@@ -177,7 +184,7 @@ class Expander:
                     x = self.stmt(st, x, scope, env, aux)
                 except NetdslError as e:
                     self.fail(e)
-                    x = self.poison((x,), st.loc)
+                    x = self.poison()
                     if st.target is not None:
                         scope.bound[st.target] = x
         finally:
@@ -262,7 +269,7 @@ class Expander:
                             aux=aux, labels=labels if k == 0 else None)
             xs = (out,)
             last = k + 1 == len(c.layers)
-            if self.header.activation and last and takes_header_activation(op):
+            if self.header.activation and last and op.takes_activation:
                 act = ops.OPS[self.header.activation]
                 out = self.node(act, act.Attrs(), xs, lay.loc, scope, aux=aux)
                 self.auto_acts.add(out)
@@ -324,9 +331,12 @@ class Expander:
                 "the spec has no layers", path=self.root.src.path,
                 hint="add layers after the header, e.g. 'conv3-64; FC-10'"))
         if h.input is not None and self.root.body:
-            self.graph.add(Layer(INPUT, "input", (), InputAttrs(h.input), None, h.input))
+            top = Scope("")
+            source = ops.OPS["input"]  # the input is a node like any other, named `input`
+            x = self.node(source, InputAttrs(h.input), (), None, top, name=INPUT)
+            self.graph.input = x
             try:
-                out = self.body(tuple(self.root.body), INPUT, Scope(""), dict(h.params), False)
+                out = self.body(tuple(self.root.body), x, top, dict(h.params), False)
                 self.graph.outputs.insert(0, out)
             except NetdslLimitError as e:
                 if e.loc is not None or e.path is not None:

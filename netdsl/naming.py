@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ir import NetGraph
-
 
 @dataclass
 class Scope:
@@ -29,14 +27,15 @@ class Scope:
 
 
 class Names:
-    """Hands out every name of one graph; names are never freed.
+    """Hands out every layer name of one expansion (graph nodes and the layers of statements
+    that failed alike); names are never freed.
 
     Each kind remembers the last number it gave per prefix, so a name repeated thousands of
     times (``relu ×1000`` in a loop of blocks) resumes there instead of rescanning from 1.
     """
 
-    def __init__(self, graph: NetGraph) -> None:
-        self.graph = graph
+    def __init__(self) -> None:
+        self.taken: set[str] = set()  # every layer name handed out
         self.scopes: set[str] = set()  # scope prefixes handed out by `child`
         self._layer: dict[str, int] = {}  # prefix+base -> last number given by `layer`
         self._given: dict[str, int] = {}  # prefix+name -> last suffix given by `given`
@@ -47,22 +46,24 @@ class Names:
         key = f"{scope.prefix}{base}"  # another Scope with this prefix may have numbered it on
         while True:
             k = scope.counters.get(base, 0) + 1
-            if f"{scope.prefix}{base}{k}" in self.graph and k <= self._layer.get(key, 0):
+            if f"{scope.prefix}{base}{k}" in self.taken and k <= self._layer.get(key, 0):
                 k = self._layer[key] + 1
             scope.counters[base] = k
             full = f"{scope.prefix}{base}{k}"
-            if full not in self.graph:
+            if full not in self.taken:
                 self._layer[key] = max(k, self._layer.get(key, 0))
+                self.taken.add(full)
                 return full
 
     def given(self, scope: Scope, name: str) -> str:
         """A layer the spec names: ``name``, or ``name2``, … when that is taken."""
         key = full = f"{scope.prefix}{name}"
-        k = self._given.get(key, 1) if full in self.graph else 1
-        while full in self.graph:
+        k = self._given.get(key, 1) if full in self.taken else 1
+        while full in self.taken:
             k += 1
             full = f"{scope.prefix}{name}{k}"
         self._given[key] = k
+        self.taken.add(full)
         return full
 
     def child(self, scope: Scope, base: str, numbered: bool = False) -> Scope:

@@ -28,7 +28,7 @@ def drop_head_activations(graph: NetGraph, ctx: PassContext) -> NetGraph:
                 moved[n] = lay.inputs[0]
                 graph.remove_passthrough(n)
                 break
-            if not ops.OPS[lay.op].transparent:
+            if not ops.OPS[lay.op].transparent:  # the input is not: the walk stops there
                 break
             n = lay.inputs[0]
     graph.outputs = [moved.get(o, o) for o in outputs]
