@@ -32,6 +32,7 @@ def as_dict(net: Network, training: bool = False) -> dict[str, Any]:
         "params_with_aux": net.params_training,
         "non_trainable": buffers(net, training),
         "macs": net.macs,
+        "flops": 2 * net.macs,  # one multiply-add is two floating-point operations
         "activations": net.activations,
         "weight_layers": net.weight_layers,
         "layers": [
@@ -118,7 +119,8 @@ def footer(net: Network, training: bool = False) -> list[str]:
     buf = buffers(net, training)
     what = " (BN running statistics)" if buf else ""
     out = [f"params {params:,} trainable ({_si(params)}), {buf:,} non-trainable{what}; "
-           f"multiply-adds {net.macs:,} ({units.macs(net.macs)})",
+           f"multiply-adds {net.macs:,} ({units.macs(net.macs)}; FLOPs = 2 × MACs = "
+           f"{units.scaled(2 * net.macs, 'FLOPs')})",
            f"sizes as float32: params {(params + buf) * 4 / MB:.2f} MB, activations "
            f"{acts * 4 / MB:.2f} MB per image (the input and every stored layer output)"]
     if net.params_training != net.params and not training:

@@ -390,4 +390,4 @@ def lookup(keyword: str) -> tuple[OpDef | None, str | None]:
     return op, kernel
 
 
-from . import activation, channel, conv, dense, norm, structure  # noqa: E402,F401  (registers the ops)
+from . import activation, channel, conv, dense, norm, structure, transformer  # noqa: E402,F401  (registers the ops)
