@@ -32,7 +32,6 @@ def as_dict(net: Network, training: bool = False) -> dict[str, Any]:
         "params_with_aux": net.params_training,
         "non_trainable": buffers(net, training),
         "macs": net.macs,
-        "flops": 2 * net.macs,  # one multiply-add is two floating-point operations
         "activations": net.activations,
         "weight_layers": net.weight_layers,
         "layers": [
