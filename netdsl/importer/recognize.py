@@ -1,0 +1,497 @@
+"""ONNX nodes → netdsl layers: a DAG of ``Lyr``, each one layer of the papers' notation.
+
+One handler per ONNX op type (``HANDLERS``); multi-node patterns (LRN lowered to elementwise
+ops, MatMul + Add) are matched first, looking backwards from their last node, and their inner
+nodes absorbed. Pass-through nodes (Identity, Dropout, a Flatten feeding an FC) alias their
+input. The torch exporters' node names (``/layer1/layer1.0/conv1/Conv``) and netdsl's own
+(``layer1.0.conv1``) give each layer its module path, from which ``fold`` recovers the blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import NetdslError
+from .read import Graph, Node
+
+
+@dataclass(frozen=True, slots=True)
+class Hole:
+    """A number of a layer's text that may become a block parameter: channels or a stride."""
+
+    kind: str  # "c" (channels, groups, features) or "s" (stride)
+    value: int
+
+
+Part = str | Hole
+
+
+@dataclass
+class Lyr:
+    """One recognized layer: its text (with holes), inputs and weights in netdsl's order."""
+
+    id: int
+    kind: str  # netdsl op: conv, bn, relu, add, concat, mul, ...
+    parts: list[Part]
+    inputs: list[int]
+    path: tuple[str, ...]  # module path from the exporter's names (may be empty)
+    tensors: list[np.ndarray] = field(default_factory=list)
+    origin: str = ""  # the ONNX node it came from (for messages)
+    shape: tuple[int, ...] | None = None  # output shape without the batch axis
+
+    def text(self) -> str:
+        return "".join(render_part(p) for p in self.parts)
+
+
+def render_part(p: Part) -> str:
+    if isinstance(p, str):
+        return p
+    if p.kind == "s":
+        return "" if p.value == 1 else f"/{p.value}"
+    return str(p.value)
+
+
+class Unsupported(Exception):
+    """A node with no netdsl meaning; ``recognize`` turns it into a located NetdslError."""
+
+
+@dataclass
+class Net:
+    layers: dict[int, Lyr]
+    output: int
+    warnings: list[str]
+
+
+class Recognizer:
+    def __init__(self, g: Graph) -> None:
+        self.g = g
+        self.consts: dict[str, np.ndarray] = dict(g.consts)
+        self.value: dict[str, int] = {g.input: 0}  # ONNX value -> layer id
+        self.layers: dict[int, Lyr] = {0: Lyr(0, "input", [], [], (), shape=g.input_shape)}
+        self.producer = {o: n for n in g.nodes for o in n.outputs}
+        self.users: dict[str, list[Node]] = {}
+        for n in g.nodes:
+            for i in n.inputs:
+                self.users.setdefault(i, []).append(n)
+        self.absorbed: set[int] = set()
+        self.warnings: list[str] = []
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def const(self, name: str, node: Node) -> np.ndarray:
+        if name in self.consts:
+            return self.consts[name]
+        raise Unsupported(f"input '{name}' must be a constant (a weight) for netdsl")
+
+    def is_const(self, name: str) -> bool:
+        return name in self.consts
+
+    def src(self, name: str) -> int:
+        if name not in self.value:
+            raise Unsupported(f"input '{name}' is computed by an op netdsl cannot follow")
+        return self.value[name]
+
+    def add(self, node: Node, kind: str, parts: list[Part], inputs: list[int],
+            tensors: list[np.ndarray] = (), out: str | None = None) -> Lyr:
+        out = out or node.outputs[0]
+        lid = len(self.layers)
+        lay = Lyr(lid, kind, parts, inputs, module_path(node.name), list(tensors), node.name,
+                  self.g.shapes.get(out))
+        self.layers[lid] = lay
+        self.value[out] = lid
+        return lay
+
+    def alias(self, node: Node, src: str) -> None:
+        if src in self.consts:
+            self.consts[node.outputs[0]] = self.consts[src]
+        else:
+            self.value[node.outputs[0]] = self.src(src)
+
+    def single_user(self, value: str) -> Node | None:
+        us = self.users.get(value, [])
+        return us[0] if len(us) == 1 and value != self.g.output else None
+
+    # ---- the pass ----------------------------------------------------------------------------
+    def run(self) -> Net:
+        for idx, node in enumerate(self.g.nodes):
+            if idx in self.absorbed:
+                continue
+            try:
+                if node.op == "Constant":
+                    self.consts[node.outputs[0]] = _constant(node)
+                    continue
+                if all(self.is_const(i) for i in node.inputs if i) and node.inputs:
+                    self.fold_constant(node)
+                    continue
+                for pattern in PATTERNS:
+                    if pattern(self, node):
+                        break
+                else:
+                    handler = HANDLERS.get(node.op)
+                    if handler is None:
+                        raise Unsupported("this op has no netdsl meaning")
+                    handler(self, node)
+            except Unsupported as e:
+                raise NetdslError(f"{node.where()}: {e}", path=self.g.path,
+                                  hint=f"netdsl's layers cover {', '.join(sorted(HANDLERS))}; "
+                                       "a model using other ops cannot be written as a spec"
+                                  ) from None
+        if self.g.output not in self.value:
+            raise NetdslError("the model's output is a constant, not computed from its input",
+                              path=self.g.path)
+        return Net(self.layers, self.value[self.g.output], self.warnings)
+
+    def fold_constant(self, node: Node) -> None:
+        """Shape arithmetic on constants (Identity of a weight, Reshape of a bias)."""
+        ins = [self.consts[i] for i in node.inputs if i]
+        if node.op in ("Identity", "Cast"):
+            self.consts[node.outputs[0]] = ins[0]
+        elif node.op in ("Reshape", "Unsqueeze", "Squeeze", "Transpose"):
+            self.consts[node.outputs[0]] = _fold(node, ins)
+        else:
+            raise Unsupported("an op computing on constants only: export with constant "
+                              "folding on")
+
+
+def module_path(name: str) -> tuple[str, ...]:
+    """``/layer1/layer1.0/conv1/Conv`` → (layer1, 0, conv1); ``layer1.0.conv1`` → the same."""
+    if name.startswith("/"):
+        segs = [s for s in name.split("/") if s][:-1]  # the last one is the op
+        path: list[str] = []
+        for s in segs:
+            prefix = ".".join(path)
+            if path and s.startswith(prefix + "."):
+                path = s.split(".")
+            elif not path or s != path[-1]:
+                path.extend(s.split("."))
+        return tuple(p for p in path if p)
+    base = name.split("/")[0]
+    return tuple(base.split(".")) if base and "::" not in base else ()
+
+
+def _constant(node: Node) -> np.ndarray:
+    from onnx import numpy_helper
+
+    if "value" in node.attrs:
+        return numpy_helper.to_array(node.attrs["value"])
+    for key in ("value_float", "value_int"):
+        if key in node.attrs:
+            return np.asarray(node.attrs[key])
+    for key in ("value_floats", "value_ints"):
+        if key in node.attrs:
+            return np.asarray(node.attrs[key])
+    raise Unsupported("a Constant of a kind netdsl does not read")
+
+
+def _fold(node: Node, ins: list[np.ndarray]) -> np.ndarray:
+    x = ins[0]
+    if node.op == "Reshape":
+        return x.reshape([int(d) for d in ins[1]])
+    if node.op == "Transpose":
+        return np.transpose(x, node.attrs.get("perm"))
+    axes = node.attrs.get("axes") if len(ins) < 2 else [int(a) for a in ins[1]]
+    if node.op == "Unsqueeze":
+        return np.expand_dims(x, tuple(axes))
+    return np.squeeze(x, tuple(axes) if axes is not None else None)
+
+
+def _pair(values: list[int] | None, default: int, what: str) -> int | tuple[int, int]:
+    v = list(values or [default, default])
+    if len(v) != 2:
+        raise Unsupported(f"{what} {v}: netdsl layers are 2-D")
+    return v[0] if v[0] == v[1] else (v[0], v[1])
+
+
+def _pads(node: Node) -> tuple[int, int]:
+    if node.attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise Unsupported(f"auto_pad={node.attrs['auto_pad']!r}: export with explicit pads")
+    p = list(node.attrs.get("pads", [0, 0, 0, 0]))
+    if len(p) != 4 or p[0] != p[2] or p[1] != p[3]:
+        raise Unsupported(f"asymmetric padding {p}: netdsl pads both sides equally")
+    return p[0], p[1]
+
+
+def _k(v: int | tuple[int, int]) -> str:
+    return str(v) if isinstance(v, int) else f"{v[0]}x{v[1]}"
+
+
+# ---- handlers: one per ONNX op type -------------------------------------------------------
+def conv(r: Recognizer, n: Node) -> None:
+    w = r.const(n.inputs[1], n)
+    if w.ndim != 4:
+        raise Unsupported(f"a {w.ndim - 2}-D convolution: netdsl convolutions are 2-D")
+    out, _, kh, kw = w.shape
+    k = (kh, kw)
+    s = _pair(n.attrs.get("strides"), 1, "strides")
+    d = _pair(n.attrs.get("dilations"), 1, "dilations")
+    dd = (d, d) if isinstance(d, int) else d
+    pad = _pads(n)
+    default = tuple(di * (ki - 1) // 2 if ki % 2 else 0 for ki, di in zip(k, dd, strict=True))
+    parts: list[Part] = [f"conv{_k(k if kh != kw else kh)}-", Hole("c", int(out))]
+    parts.append(Hole("s", s) if isinstance(s, int) else f" stride={_k(s)}")
+    if pad != default:
+        parts.append(f" pad {_k(pad[0] if pad[0] == pad[1] else pad)}")
+    if d != 1:
+        parts.append(f" dilation {_k(d)}")
+    groups = int(n.attrs.get("group", 1))
+    if groups != 1:
+        parts += [" groups=", Hole("c", groups)]
+    has_bias = len(n.inputs) > 2 and bool(n.inputs[2])
+    parts.append(" bias on" if has_bias else " bias off")  # fold drops the common one
+    tensors = [w] + ([r.const(n.inputs[2], n)] if has_bias else [])
+    r.add(n, "conv", parts, [r.src(n.inputs[0])], tensors)
+
+
+def batchnorm(r: Recognizer, n: Node) -> None:
+    if len([o for o in n.outputs if o]) > 1 or n.attrs.get("training_mode", 0):
+        raise Unsupported("BatchNormalization in training mode: export the model in eval mode")
+    eps = float(n.attrs.get("epsilon", 1e-5))
+    ts = [r.const(i, n) for i in n.inputs[1:5]]
+    parts: list[Part] = ["bn"] if abs(eps - 1e-5) < 1e-12 else ["bn", f" eps={eps:g}"]
+    r.add(n, "bn", parts, [r.src(n.inputs[0])], ts)
+
+
+def _simple(kind: str, text: Callable[[Node], str] | None = None
+            ) -> Callable[[Recognizer, Node], None]:
+    def handle(r: Recognizer, n: Node) -> None:
+        r.add(n, kind, [text(n) if text else kind], [r.src(n.inputs[0])])
+    return handle
+
+
+def _leaky(n: Node) -> str:
+    a = float(n.attrs.get("alpha", 0.01))
+    return "leakyrelu" if abs(a - 0.01) < 1e-9 else f"leakyrelu {a:g}"
+
+
+def _elu(n: Node) -> str:
+    a = float(n.attrs.get("alpha", 1.0))
+    return "elu" if a == 1.0 else f"elu {a:g}"
+
+
+def softmax(r: Recognizer, n: Node) -> None:
+    shape = r.g.shapes.get(n.inputs[0])
+    axis = int(n.attrs.get("axis", -1))
+    if not (axis == 1 or (axis == -1 and shape is not None and len(shape) == 1)):
+        raise Unsupported(f"soft-max over axis {axis}: netdsl's soft-max is over the classes "
+                          "(axis 1 of an N×classes tensor)")
+    r.add(n, "softmax", ["soft-max"], [r.src(n.inputs[0])])
+
+
+def passthrough(r: Recognizer, n: Node) -> None:
+    r.alias(n, n.inputs[0])
+
+
+def pool(r: Recognizer, n: Node) -> None:
+    kind = "maxpool" if n.op == "MaxPool" else "avgpool"
+    k = _pair(n.attrs.get("kernel_shape"), 1, "kernel_shape")
+    s = _pair(n.attrs.get("strides"), 1, "strides")
+    if _pair(n.attrs.get("dilations"), 1, "dilations") != 1:
+        raise Unsupported("a dilated pooling window")
+    if len([o for o in n.outputs if o]) > 1:
+        raise Unsupported("pooling with indices")
+    pad = _pads(n)
+    if kind == "avgpool" and any(pad) and n.attrs.get("count_include_pad", 0):
+        raise Unsupported("average pooling counting the padding (count_include_pad=1): "
+                          "netdsl's avgpool excludes it")
+    text = kind if (k, s) == (2, 2) else f"{kind}{_k(k)}" + ("" if s == k else f"/{_k(s)}")
+    if any(pad):
+        text += f" pad {_k(pad[0] if pad[0] == pad[1] else pad)}"
+    if n.attrs.get("ceil_mode", 0):
+        text += " ceil"
+    r.add(n, kind, [text], [r.src(n.inputs[0])])
+
+
+def reduce_mean(r: Recognizer, n: Node) -> None:
+    axes = n.attrs.get("axes") or (list(r.const(n.inputs[1], n)) if len(n.inputs) > 1 else None)
+    shape = r.g.shapes.get(n.inputs[0])
+    if shape is None or len(shape) != 3 or sorted(int(a) % 4 for a in axes or []) != [2, 3] \
+            or not n.attrs.get("keepdims", 1):
+        raise Unsupported("a mean other than global average pooling over H and W")
+    r.add(n, "gap", ["gap"], [r.src(n.inputs[0])])
+
+
+def flatten(r: Recognizer, n: Node) -> None:
+    if int(n.attrs.get("axis", 1)) != 1:
+        raise Unsupported("flatten keeping more than the batch axis")
+    if all(u.op in ("Gemm", "MatMul") for u in r.users.get(n.outputs[0], [])) and \
+            n.outputs[0] != r.g.output:
+        r.alias(n, n.inputs[0])  # netdsl's FC flattens its input itself
+    else:
+        r.add(n, "flatten", ["flatten"], [r.src(n.inputs[0])])
+
+
+def gemm(r: Recognizer, n: Node) -> None:
+    if n.attrs.get("transA", 0):
+        raise Unsupported("Gemm with a transposed input")
+    w = r.const(n.inputs[1], n) * np.float32(n.attrs.get("alpha", 1.0))
+    w = w if n.attrs.get("transB", 0) else w.T
+    b = None
+    if len(n.inputs) > 2 and n.inputs[2]:
+        b = np.broadcast_to(r.const(n.inputs[2], n) * np.float32(n.attrs.get("beta", 1.0)),
+                            (w.shape[0],))
+    _fc(r, n, np.ascontiguousarray(w), b, n.inputs[0])
+
+
+def _fc(r: Recognizer, n: Node, w: np.ndarray, b: np.ndarray | None, x: str,
+        out: str | None = None) -> None:
+    parts: list[Part] = ["FC-", Hole("c", int(w.shape[0]))]
+    if b is None:
+        parts.append(" bias off")
+    r.add(n, "fc", parts, [r.src(x)], [w] + ([np.ascontiguousarray(b)] if b is not None else []),
+          out=out)
+
+
+def add(r: Recognizer, n: Node) -> None:
+    if any(r.is_const(i) for i in n.inputs):
+        raise Unsupported("adding a constant tensor (only a MatMul's bias is understood)")
+    r.add(n, "add", ["add"], [r.src(i) for i in n.inputs])
+
+
+def concat(r: Recognizer, n: Node) -> None:
+    shape = r.g.shapes.get(n.outputs[0])
+    rank = len(shape) + 1 if shape is not None else 4
+    axis = int(n.attrs.get("axis", 1))
+    if axis % rank != 1:
+        raise Unsupported(f"concatenation along axis {axis}: netdsl concatenates channels")
+    if len(n.inputs) == 1:
+        r.alias(n, n.inputs[0])
+        return
+    if any(r.is_const(i) for i in n.inputs):
+        raise Unsupported("concatenating a constant tensor")
+    r.add(n, "concat", ["concat"], [r.src(i) for i in n.inputs])
+
+
+def mul(r: Recognizer, n: Node) -> None:
+    if any(r.is_const(i) for i in n.inputs):
+        raise Unsupported("multiplying by a constant tensor")
+    a, b = n.inputs
+    sa, sb = r.g.shapes.get(a), r.g.shapes.get(b)
+    if sa is not None and sb is not None and sa != sb and sb[0] == sa[0] \
+            and all(d == 1 for d in sb[1:]):
+        ins = [a, b]
+    elif sa is not None and sb is not None and sa != sb and sa[0] == sb[0] \
+            and all(d == 1 for d in sa[1:]):
+        ins = [b, a]
+    elif sa is not None and sa == sb:
+        ins = [a, b]
+    else:
+        raise Unsupported("a product that is not a channel gate (x · g with g of C×1×1)")
+    r.add(n, "mul", ["mul"], [r.src(i) for i in ins])
+
+
+def lrn(r: Recognizer, n: Node) -> None:
+    size = int(n.attrs["size"])
+    r.add(n, "lrn", [_lrn_text(size, n.attrs.get("alpha", 1e-4), n.attrs.get("beta", 0.75),
+                               n.attrs.get("bias", 1.0))], [r.src(n.inputs[0])])
+
+
+def _lrn_text(size: int, alpha: float, beta: float, k: float) -> str:
+    return f"LRN {size} alpha={float(alpha):.6g} beta={float(beta):.6g} k={float(k):.6g}"
+
+
+def slice_(r: Recognizer, n: Node) -> None:
+    """Option A shortcut (x[:, :, ::s, ::s]) as netdsl and torch write it."""
+    ins = [r.const(i, n) if i else None for i in n.inputs[1:]]
+    starts, ends, axes, steps = (list(map(int, a)) if a is not None else None
+                                 for a in (*ins, None, None, None)[:4])
+    shape = r.g.shapes.get(n.inputs[0])
+    if shape is None or len(shape) != 3 or sorted(axes or []) != [2, 3] \
+            or any(starts) or steps is None or len(set(steps)) != 1:
+        raise Unsupported("a slice other than the option-A shortcut's x[:, :, ::s, ::s]")
+    r.add(n, "padshortcut", ["padshortcut-", Hole("c", shape[0]), Hole("s", steps[0])],
+          [r.src(n.inputs[0])])
+
+
+def pad(r: Recognizer, n: Node) -> None:
+    pads = [int(p) for p in r.const(n.inputs[1], n)] if len(n.inputs) > 1 else \
+        list(n.attrs.get("pads", []))
+    mode = n.attrs.get("mode", b"constant")
+    shape = r.g.shapes.get(n.inputs[0])
+    if len(pads) != 8 or mode not in (b"constant", "constant") or shape is None or \
+            any(p for i, p in enumerate(pads) if i != 5) or \
+            (len(n.inputs) > 2 and n.inputs[2] and float(r.const(n.inputs[2], n)) != 0.0):
+        raise Unsupported("padding other than zero channels appended (option-A shortcut)")
+    src = r.layers[r.src(n.inputs[0])]
+    total = shape[0] + pads[5]
+    if src.kind == "padshortcut" and r.single_user(n.inputs[0]) is n:
+        src.parts[1] = Hole("c", total)  # one netdsl layer: subsample, then pad
+        r.value[n.outputs[0]] = src.id
+        src.shape = r.g.shapes.get(n.outputs[0])
+        return
+    r.add(n, "padshortcut", ["padshortcut-", Hole("c", total)], [src.id])
+
+
+# ---- multi-node patterns --------------------------------------------------------------------
+def lrn_pattern(r: Recognizer, n: Node) -> bool:
+    """x / (k + alpha·avg(x²))^beta: netdsl's and PyTorch's lowering of LRN."""
+    if n.op != "Div":
+        return False
+    chain: list[Node] = []
+
+    def prod(v: str, *ops: str) -> Node | None:
+        p = r.producer.get(v)
+        if p is None or p.op not in ops or r.single_user(v) is None:
+            return None
+        chain.append(p)
+        return p
+
+    x = n.inputs[0]
+    p = prod(n.inputs[1], "Pow")
+    a = p and prod(p.inputs[0], "Add")
+    m = a and prod(a.inputs[0], "Mul")
+    s = m and prod(m.inputs[0], "Squeeze")
+    v = s and prod(s.inputs[0], "AveragePool")
+    cur = v and (prod(v.inputs[0], "Pad") or v)
+    u = cur and prod(cur.inputs[0], "Unsqueeze")
+    sq = u and prod(u.inputs[0], "Mul")
+    if not sq or sq.inputs[0] != x or sq.inputs[1] != x:
+        return False
+    try:
+        beta, k, alpha = (float(r.const(q.inputs[1], q)) for q in (p, a, m))
+    except Unsupported:
+        return False
+    size = int(v.attrs["kernel_shape"][0])
+    r.add(n, "lrn", [_lrn_text(size, alpha * size, beta, k)], [r.src(x)])
+    ids = {id(c) for c in chain}
+    r.absorbed.update(i for i, node in enumerate(r.g.nodes) if id(node) in ids)
+    return True
+
+
+def matmul_add(r: Recognizer, n: Node) -> bool:
+    """MatMul by a weight, plus a bias: a fully connected layer."""
+    if n.op != "MatMul" or not r.is_const(n.inputs[1]) or r.const(n.inputs[1], n).ndim != 2:
+        return False
+    w = np.ascontiguousarray(r.const(n.inputs[1], n).T)
+    user = r.single_user(n.outputs[0])
+    if user is not None and user.op == "Add" and any(r.is_const(i) for i in user.inputs):
+        b = r.const(next(i for i in user.inputs if r.is_const(i)), user)
+        if b.size == w.shape[0]:
+            _fc(r, n, w, b.reshape(-1), n.inputs[0], out=user.outputs[0])
+            r.absorbed.add(r.g.nodes.index(user))
+            return True
+    _fc(r, n, w, None, n.inputs[0])
+    return True
+
+
+PATTERNS: list[Callable[[Recognizer, Node], bool]] = [lrn_pattern, matmul_add]
+
+HANDLERS: dict[str, Callable[[Recognizer, Node], None]] = {
+    "Conv": conv, "BatchNormalization": batchnorm,
+    "Relu": _simple("relu"), "LeakyRelu": _simple("leakyrelu", _leaky),
+    "Elu": _simple("elu", _elu), "Tanh": _simple("tanh"), "Sigmoid": _simple("sigmoid"),
+    "Softmax": softmax, "Identity": passthrough, "Dropout": passthrough,
+    "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": _simple("gap"),
+    "ReduceMean": reduce_mean, "Flatten": flatten, "Gemm": gemm, "Add": add, "Sum": add,
+    "Concat": concat, "Mul": mul, "LRN": lrn, "Slice": slice_, "Pad": pad,
+}
+
+
+def recognize(g: Graph) -> Net:
+    return Recognizer(g).run()
+
+
+def describe(lay: Lyr) -> str:
+    return f"{lay.text()} (from ONNX node '{lay.origin}')"
+
