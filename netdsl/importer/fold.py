@@ -36,6 +36,7 @@ class Instance:
     body: list[list]  # statements (token lists)
     key: tuple = ()
     values: list[int] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # per value: "c" or "s"
     block: Block | None = None
 
 
@@ -79,7 +80,8 @@ class Group:
 
 
 class Renderer:
-    def __init__(self) -> None:
+    def __init__(self, shortcut_a: bool = False) -> None:
+        self.shortcut_a = shortcut_a  # the header says `default residual shortcut=A`
         self.instances: list[Instance] = []
         self._prefix: dict[int, tuple[str, ...]] = {}
 
@@ -121,14 +123,14 @@ class Renderer:
                     if isinstance(it, L):
                         leaves.append(it.lay)
                     else:
-                        out += chains(leaves)
+                        out += chains(leaves, top)
                         leaves = []
                         out.append(self.item(it, depth))
                 continue
-            out += chains(leaves)
+            out += chains(leaves, top)
             leaves = []
             out += self.group(str(key), run, depth + 1, top)
-        return out + chains(leaves)
+        return out + chains(leaves, top)
 
     def group(self, name: str, items: list[Item], depth: int, top: bool) -> list[Stmt]:
         runs = self.runs(items, depth)
@@ -158,7 +160,7 @@ class Renderer:
 
     def instance(self, name: str, body: list[Stmt], items: list[Item]) -> Instance:
         inst = Instance(name, _base(name, items), body)
-        inst.key, inst.values = template(body)
+        inst.key, inst.values, inst.kinds = template(body)
         self.instances.append(inst)
         return inst
 
@@ -166,8 +168,8 @@ class Renderer:
     def item(self, it: Item, depth: int) -> Stmt:
         d = max(depth, len(self.prefix(it)))
         if isinstance(it, Residual):
-            head = "residual shortcut=A {" if it.auto == "A" else "residual {"
-            s: Stmt = [head, Body(self.seq(it.body, d)), "}"]
+            words = " shortcut=A" if it.auto == "A" and not self.shortcut_a else ""
+            s: Stmt = [f"residual{words} {{", Body(self.seq(it.body, d)), "}"]
             if it.shortcut and not it.auto:
                 s += [" shortcut {", Body(self.seq(it.shortcut, d)), "}"]
             return s
@@ -186,10 +188,24 @@ def _worth(body: list[Stmt], top: bool) -> bool:
     return any(_multiline(s) for s in body) or len(body) >= (2 if top else 3)
 
 
-def chains(lays: list[Lyr]) -> list[Stmt]:
-    """conv +bn +relu on one line: a weight layer, then BN, then an activation."""
-    out: list[Stmt] = []
+def chains(lays: list[Lyr], top: bool = False) -> list[Stmt]:
+    """conv +bn +relu on one line: a weight layer, then BN, then an activation. At the top,
+    a lone layer with weights keeps its module's name (``fc = FC-1000``: ``fc.weight``)."""
+    out = [_named(s, lay) if top and len(s) == len(lay.parts) else s
+           for s, lay in _chains(lays)]
+    return out
+
+
+def _named(s: Stmt, lay: Lyr) -> Stmt:
+    name = lay.path[-1] if len(lay.path) == 1 else ""
+    auto = re.fullmatch(r"[a-z]+\d+", name) is not None  # conv1, fc1: what netdsl would say
+    return [f"{name} = ", *s] if lay.tensors and _ident(name) and not auto else s
+
+
+def _chains(lays: list[Lyr]) -> list[tuple[Stmt, Lyr]]:
+    out: list[tuple[Stmt, Lyr]] = []
     cur: Stmt = []
+    head = lays[0] if lays else None
     state = ""
     for lay in lays:
         if cur and ((lay.kind == "bn" and state in ("conv", "fc")) or
@@ -198,10 +214,11 @@ def chains(lays: list[Lyr]) -> list[Stmt]:
             state = "act" if lay.kind in ACTIVATIONS else "bn"
             continue
         if cur:
-            out.append(cur)
-        cur, state = list(lay.parts), lay.kind if lay.kind in CHAIN_HEADS else "other"
+            out.append((cur, head))  # type: ignore[arg-type]
+        cur, head = list(lay.parts), lay
+        state = lay.kind if lay.kind in CHAIN_HEADS else "other"
     if cur:
-        out.append(cur)
+        out.append((cur, head))  # type: ignore[arg-type]
     return out
 
 
@@ -220,10 +237,11 @@ def _children(t: object) -> list[Stmt]:
     return []
 
 
-def template(body: list[Stmt]) -> tuple[tuple, list[int]]:
-    """The statements with holes blanked (a hashable key) and the holes' values in order."""
+def template(body: list[Stmt]) -> tuple[tuple, list[int], list[str]]:
+    """The statements with holes blanked (a hashable key), the holes' values and kinds."""
     key: list = []
     values: list[int] = []
+    kinds: list[str] = []
 
     def walk(tokens: Stmt) -> None:
         for t in tokens:
@@ -232,9 +250,11 @@ def template(body: list[Stmt]) -> tuple[tuple, list[int]]:
             elif isinstance(t, Hole):
                 key.append("#" + t.kind)
                 values.append(t.value)
+                kinds.append(t.kind)
             elif isinstance(t, Instance):
                 key.append(("call", t.key))
                 values.extend(t.values)
+                kinds.extend(t.kinds)
             else:
                 key.append(type(t).__name__)
                 if isinstance(t, Branches):
@@ -246,7 +266,7 @@ def template(body: list[Stmt]) -> tuple[tuple, list[int]]:
 
     for s in body:
         walk(s)
-    return tuple(key), values
+    return tuple(key), values, kinds
 
 
 def _common(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
@@ -308,8 +328,8 @@ class Blocks:
         for key, group in sorted(by_key.items(), key=lambda kv: -len(kv[1])):
             if len(group) < 2:
                 continue
-            if any(k == "Stage" or (isinstance(k, tuple) and k[:1] == ("call",)) for k in key):
-                continue  # instances holding instances are written inline
+            if "Stage" in key:
+                continue  # stages are written inline
             base = Counter(i.base for i in group).most_common(1)[0][0]
             if base in taken and " shortcut {" in key:
                 base += "_proj"
@@ -330,7 +350,7 @@ def _unique(base: str, taken: set[str]) -> str:
 
 
 def _parametrize(name: str, key: tuple, group: list[Instance]) -> Block:
-    kinds = [k[1] for k in key if isinstance(k, str) and k.startswith("#")]
+    kinds = group[0].kinds
     cols = list(zip(*(i.values for i in group), strict=True))
     exprs: list[str | None] = [None] * len(cols)
     params: list[tuple[str, str, int]] = []  # (name, kind, hole)
@@ -431,13 +451,21 @@ class Writer:
     def call(self, inst: Instance, exprs: list[str | None] | None, ind: str) -> str:
         blk = inst.block
         if blk is None:  # inline: one statement, or a group of them
-            texts = fold_runs([self.text(s, ind + INDENT) for s in inst.body])
+            texts, k = [], 0
+            for s in inst.body:
+                n = len(template([s])[1])
+                sub = None if exprs is None else exprs[k:k + n]
+                texts.append(self.text(s, ind + INDENT if len(inst.body) > 1 else ind, sub))
+                k += n
+            texts = fold_runs(texts)
             if len(texts) == 1:
-                return self.text(inst.body[0], ind)
+                return texts[0]
             return "(" + "".join(f"\n{ind}{INDENT}{t}" for t in texts) + f"\n{ind})"
-        args = []
+        args: list[tuple[str, str]] = []
         for p, h in zip(blk.params, blk.sources, strict=True):
             e = exprs[h] if exprs is not None and exprs[h] is not None else None
+            if e is not None and e.startswith("(") and e.endswith(")"):
+                e = e[1:-1]  # a whole argument needs no parentheses: se(c/4)
             args.append((p, e if e is not None else str(inst.values[h])))
         while args and args[-1][0] in blk.defaults and \
                 args[-1][1] == str(blk.defaults[args[-1][0]]):

@@ -45,6 +45,8 @@ class Graph:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # value -> dims (no batch)
     producer: str = ""
     batch: int | None = None  # a fixed batch size, when the model has one
+    name: str = ""  # netdsl's own models: the network's name and title
+    title: str = ""
 
 
 def _fail(path: str, message: str, hint: str | None = None) -> NetdslError:
@@ -106,8 +108,13 @@ def _skeleton(model: Any) -> Any:
     g.output.extend(src.output)
     g.value_info.extend(src.value_info)
     have = {i.name for i in src.input}
-    g.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
-                   for t in src.initializer if t.name not in have)
+    for t in src.initializer:  # small ones (axes, shapes, pads) stay: shapes depend on them
+        if t.name in have:
+            continue
+        if len(t.raw_data) <= 256 and not t.data_location:
+            g.initializer.append(t)
+        else:
+            g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
     return m
 
 
@@ -200,4 +207,6 @@ def _to_graph(model: Any, skeleton: Any, name: str) -> Graph:
     except Exception:  # shapes are a help for recognition, not a requirement
         pass
     return Graph(name, nodes, consts, inputs[0].name, tuple(shape[1:]), g.output[0].name,
-                 shapes, model.producer_name, shape[0])
+                 shapes, model.producer_name, shape[0],
+                 g.name if model.producer_name == "netdsl" else "",
+                 model.doc_string if model.producer_name == "netdsl" else "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -109,39 +110,55 @@ class Recognizer:
         else:
             self.value[node.outputs[0]] = self.src(src)
 
+    def shape(self, value: str) -> tuple[int, ...] | None:
+        """A value's shape without the batch axis: ONNX's inference, else the layer's own."""
+        s = self.g.shapes.get(value)
+        if s is None and value in self.value:
+            s = self.layers[self.value[value]].shape
+        return s
+
     def single_user(self, value: str) -> Node | None:
         us = self.users.get(value, [])
         return us[0] if len(us) == 1 and value != self.g.output else None
 
     # ---- the pass ----------------------------------------------------------------------------
     def run(self) -> Net:
+        for node in self.g.nodes:
+            if node.op == "Constant":
+                self.consts[node.outputs[0]] = self.guard(node, _constant, node)
+        actions: dict[int, Callable[[], None]] = {}
+        for idx, node in enumerate(self.g.nodes):  # multi-node patterns, anchored at their end
+            for pattern in PATTERNS:
+                act = self.guard(node, pattern, self, node)
+                if act is not None:
+                    actions[idx] = act
+                    break
         for idx, node in enumerate(self.g.nodes):
-            if idx in self.absorbed:
+            if idx in self.absorbed or node.op == "Constant":
                 continue
-            try:
-                if node.op == "Constant":
-                    self.consts[node.outputs[0]] = _constant(node)
-                    continue
-                if all(self.is_const(i) for i in node.inputs if i) and node.inputs:
-                    self.fold_constant(node)
-                    continue
-                for pattern in PATTERNS:
-                    if pattern(self, node):
-                        break
-                else:
-                    handler = HANDLERS.get(node.op)
-                    if handler is None:
-                        raise Unsupported("this op has no netdsl meaning")
-                    handler(self, node)
-            except Unsupported as e:
-                raise NetdslError(f"{node.where()}: {e}", path=self.g.path,
-                                  hint=f"netdsl's layers cover {', '.join(sorted(HANDLERS))}; "
-                                       "a model using other ops cannot be written as a spec"
-                                  ) from None
+            if idx in actions:
+                self.guard(node, actions[idx])
+            elif node.inputs and all(self.is_const(i) for i in node.inputs if i):
+                self.guard(node, self.fold_constant, node)
+            else:
+                handler = HANDLERS.get(node.op)
+                if handler is None:
+                    self.guard(node, _unknown, node)
+                self.guard(node, handler, self, node)
         if self.g.output not in self.value:
             raise NetdslError("the model's output is a constant, not computed from its input",
                               path=self.g.path)
         return Net(self.layers, self.value[self.g.output], self.warnings)
+
+    def guard(self, node: Node, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one recognition step; an ``Unsupported`` becomes an error naming the node."""
+        try:
+            return fn(*args)
+        except Unsupported as e:
+            raise NetdslError(f"{node.where()}: {e}", path=self.g.path,
+                              hint="netdsl's layers cover the ONNX ops "
+                                   f"{', '.join(sorted(HANDLERS))}; a model using others "
+                                   "cannot be written as a spec") from None
 
     def fold_constant(self, node: Node) -> None:
         """Shape arithmetic on constants (Identity of a weight, Reshape of a bias)."""
@@ -169,6 +186,10 @@ def module_path(name: str) -> tuple[str, ...]:
         return tuple(p for p in path if p)
     base = name.split("/")[0]
     return tuple(base.split(".")) if base and "::" not in base else ()
+
+
+def _unknown(node: Node) -> None:
+    raise Unsupported("this op has no netdsl meaning")
 
 
 def _constant(node: Node) -> np.ndarray:
@@ -338,7 +359,7 @@ def _fc(r: Recognizer, n: Node, w: np.ndarray, b: np.ndarray | None, x: str,
         out: str | None = None) -> None:
     parts: list[Part] = ["FC-", Hole("c", int(w.shape[0]))]
     if b is None:
-        parts.append(" bias off")
+        parts.append(" bias=off")  # not conv's " bias off", which a `default` may make implicit
     r.add(n, "fc", parts, [r.src(x)], [w] + ([np.ascontiguousarray(b)] if b is not None else []),
           out=out)
 
@@ -367,7 +388,7 @@ def mul(r: Recognizer, n: Node) -> None:
     if any(r.is_const(i) for i in n.inputs):
         raise Unsupported("multiplying by a constant tensor")
     a, b = n.inputs
-    sa, sb = r.g.shapes.get(a), r.g.shapes.get(b)
+    sa, sb = r.shape(a), r.shape(b)
     if sa is not None and sb is not None and sa != sb and sb[0] == sa[0] \
             and all(d == 1 for d in sb[1:]):
         ins = [a, b]
@@ -400,34 +421,36 @@ def slice_(r: Recognizer, n: Node) -> None:
     if shape is None or len(shape) != 3 or sorted(axes or []) != [2, 3] \
             or any(starts) or steps is None or len(set(steps)) != 1:
         raise Unsupported("a slice other than the option-A shortcut's x[:, :, ::s, ::s]")
-    r.add(n, "padshortcut", ["padshortcut-", Hole("c", shape[0]), Hole("s", steps[0])],
-          [r.src(n.inputs[0])])
+    lay = r.add(n, "padshortcut", ["padshortcut-", Hole("c", shape[0]), Hole("s", steps[0])],
+                [r.src(n.inputs[0])])
+    lay.shape = lay.shape or (shape[0], -(-shape[1] // steps[0]), -(-shape[2] // steps[0]))
 
 
 def pad(r: Recognizer, n: Node) -> None:
     pads = [int(p) for p in r.const(n.inputs[1], n)] if len(n.inputs) > 1 else \
         list(n.attrs.get("pads", []))
     mode = n.attrs.get("mode", b"constant")
-    shape = r.g.shapes.get(n.inputs[0])
+    src = r.layers[r.src(n.inputs[0])]
+    shape = r.g.shapes.get(n.inputs[0]) or src.shape
     if len(pads) != 8 or mode not in (b"constant", "constant") or shape is None or \
             any(p for i, p in enumerate(pads) if i != 5) or \
             (len(n.inputs) > 2 and n.inputs[2] and float(r.const(n.inputs[2], n)) != 0.0):
         raise Unsupported("padding other than zero channels appended (option-A shortcut)")
-    src = r.layers[r.src(n.inputs[0])]
     total = shape[0] + pads[5]
     if src.kind == "padshortcut" and r.single_user(n.inputs[0]) is n:
         src.parts[1] = Hole("c", total)  # one netdsl layer: subsample, then pad
         r.value[n.outputs[0]] = src.id
-        src.shape = r.g.shapes.get(n.outputs[0])
+        src.shape = (total, *shape[1:])
         return
-    r.add(n, "padshortcut", ["padshortcut-", Hole("c", total)], [src.id])
+    lay = r.add(n, "padshortcut", ["padshortcut-", Hole("c", total)], [src.id])
+    lay.shape = (total, *shape[1:])
 
 
 # ---- multi-node patterns --------------------------------------------------------------------
-def lrn_pattern(r: Recognizer, n: Node) -> bool:
+def lrn_pattern(r: Recognizer, n: Node) -> Callable[[], None] | None:
     """x / (k + alpha·avg(x²))^beta: netdsl's and PyTorch's lowering of LRN."""
     if n.op != "Div":
-        return False
+        return None
     chain: list[Node] = []
 
     def prod(v: str, *ops: str) -> Node | None:
@@ -447,35 +470,51 @@ def lrn_pattern(r: Recognizer, n: Node) -> bool:
     u = cur and prod(cur.inputs[0], "Unsqueeze")
     sq = u and prod(u.inputs[0], "Mul")
     if not sq or sq.inputs[0] != x or sq.inputs[1] != x:
-        return False
+        return None
     try:
         beta, k, alpha = (float(r.const(q.inputs[1], q)) for q in (p, a, m))
     except Unsupported:
-        return False
+        return None
     size = int(v.attrs["kernel_shape"][0])
-    r.add(n, "lrn", [_lrn_text(size, alpha * size, beta, k)], [r.src(x)])
     ids = {id(c) for c in chain}
     r.absorbed.update(i for i, node in enumerate(r.g.nodes) if id(node) in ids)
-    return True
+    text = _lrn_text(size, alpha, beta, k)  # alpha scales the window's mean, as in netdsl
+    return lambda: r.add(n, "lrn", [text], [r.src(x)]) and None
 
 
-def matmul_add(r: Recognizer, n: Node) -> bool:
-    """MatMul by a weight, plus a bias: a fully connected layer."""
-    if n.op != "MatMul" or not r.is_const(n.inputs[1]) or r.const(n.inputs[1], n).ndim != 2:
-        return False
-    w = np.ascontiguousarray(r.const(n.inputs[1], n).T)
-    user = r.single_user(n.outputs[0])
-    if user is not None and user.op == "Add" and any(r.is_const(i) for i in user.inputs):
-        b = r.const(next(i for i in user.inputs if r.is_const(i)), user)
-        if b.size == w.shape[0]:
-            _fc(r, n, w, b.reshape(-1), n.inputs[0], out=user.outputs[0])
-            r.absorbed.add(r.g.nodes.index(user))
-            return True
-    _fc(r, n, w, None, n.inputs[0])
-    return True
+def matmul_add(r: Recognizer, n: Node) -> Callable[[], None] | None:
+    """MatMul by a weight matrix, plus a bias (anchored at the Add): a fully connected layer."""
+    if n.op != "Add" or len(n.inputs) != 2:
+        return None
+    for mm, b in (n.inputs, n.inputs[::-1]):
+        p = r.producer.get(mm)
+        if p is not None and p.op == "MatMul" and r.is_const(b) and r.is_const(p.inputs[1]) \
+                and r.single_user(mm) is n:
+            w = r.consts[p.inputs[1]]
+            if w.ndim == 2 and r.consts[b].size == w.shape[1]:
+                r.absorbed.add(r.g.nodes.index(p))
+                bias = r.consts[b].reshape(-1)
+                return lambda: _fc(r, n, np.ascontiguousarray(w.T), bias, p.inputs[0])
+    return None
 
 
-PATTERNS: list[Callable[[Recognizer, Node], bool]] = [lrn_pattern, matmul_add]
+def matmul(r: Recognizer, n: Node) -> None:
+    w = r.const(n.inputs[1], n)
+    if w.ndim != 2:
+        raise Unsupported("a product with a non-matrix weight")
+    _fc(r, n, np.ascontiguousarray(w.T), None, n.inputs[0])
+
+
+def unsqueeze(r: Recognizer, n: Node) -> None:
+    """(N, C) → (N, C, 1, 1) for a channel gate: netdsl's mul does that itself."""
+    shape = r.shape(n.inputs[0])
+    users = r.users.get(n.outputs[0], [])
+    if shape is None or len(shape) != 1 or not users or any(u.op != "Mul" for u in users):
+        raise Unsupported("adding axes other than a channel gate's")
+    r.alias(n, n.inputs[0])
+
+
+PATTERNS: list[Callable[[Recognizer, Node], Callable[[], None] | None]] = [lrn_pattern, matmul_add]
 
 HANDLERS: dict[str, Callable[[Recognizer, Node], None]] = {
     "Conv": conv, "BatchNormalization": batchnorm,
@@ -484,7 +523,8 @@ HANDLERS: dict[str, Callable[[Recognizer, Node], None]] = {
     "Softmax": softmax, "Identity": passthrough, "Dropout": passthrough,
     "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": _simple("gap"),
     "ReduceMean": reduce_mean, "Flatten": flatten, "Gemm": gemm, "Add": add, "Sum": add,
-    "Concat": concat, "Mul": mul, "LRN": lrn, "Slice": slice_, "Pad": pad,
+    "Concat": concat, "Mul": mul, "LRN": lrn, "Slice": slice_, "Pad": pad, "MatMul": matmul,
+    "Unsqueeze": unsqueeze,
 }
 
 

@@ -197,3 +197,21 @@ def layers_of(items: list[Item]) -> list[Lyr]:
                 out += layers_of(u)
             out.append(it.join)
     return out
+
+
+def walk(items: list[Item]) -> list[Item]:
+    """Every item, nested ones included."""
+    out: list[Item] = []
+    for it in items:
+        out.append(it)
+        if isinstance(it, Residual):
+            out += walk(it.body) + walk(it.shortcut or [])
+        elif isinstance(it, Concat):
+            for b in it.branches:
+                out += walk(b)
+        elif isinstance(it, Scale):
+            out += walk(it.gate)
+        elif isinstance(it, Dense):
+            for u in it.units:
+                out += walk(u)
+    return out

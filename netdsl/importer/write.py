@@ -12,7 +12,7 @@ from .structure import Item, layers_of
 
 
 def network_name(path: str) -> str:
-    stem = Path(path).name
+    stem = Path(path).name if "/" in path or path.endswith(".onnx") else path
     stem = stem[:-5] if stem.endswith(".onnx") else stem
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "imported"
     return name if re.match(r"[A-Za-z_]", name) else "net_" + name
@@ -24,7 +24,10 @@ def header(g: Graph, net: Net, defaults: list[str]) -> list[str]:
     by = f", exported by {g.producer}" if g.producer else ""
     lines = [f"# Imported by netdsl import from {src}{by}: {len(g.nodes)} ONNX nodes, "
              f"{len(net.layers) - 1} layers.",
-             f"network {network_name(g.path)}", f"input {shape}"]
+             f"network {network_name(g.name or g.path)}" +
+             (f' "{g.title}"' if g.title and g.title != g.name and '"' not in g.title
+              and "\n" not in g.title else ""),
+             f"input {shape}"]
     return lines + [f"default {d}" for d in defaults]
 
 
@@ -44,11 +47,22 @@ def defaults(lays: list[Lyr]) -> tuple[list[str], set[str]]:
     return lines, implicit
 
 
+def residual_default(items: list[Item]) -> bool:
+    """Whether every shortcut netdsl makes itself is option A (zero-padding): say it once."""
+    from .structure import Residual, walk
+
+    autos = {it.auto for it in walk(items) if isinstance(it, Residual) and it.auto}
+    return autos == {"A"}
+
+
 def write_structured(g: Graph, net: Net, items: list[Item]) -> tuple[str, list[Lyr]]:
     """The spec text and its layers in netdsl's build order (the weights' order)."""
     order = layers_of(items)
     lines, implicit = defaults(order)
-    r = Renderer()
+    shortcut_a = residual_default(items)
+    if shortcut_a:
+        lines.append("residual shortcut=A")
+    r = Renderer(shortcut_a)
     stmts = r.seq(items, 0, top=True)
     blocks = Blocks(r.instances)
     w = Writer(implicit)
