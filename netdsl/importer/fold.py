@@ -302,8 +302,9 @@ def _base(name: str, items: list[Item]) -> str:
     base = re.sub(r"[0-9].*$", "", name).strip("_.")
     if base and _ident(base):
         return base
-    convs = sum(1 for lay in _flatten(items) if lay.kind == "conv")
-    if any(isinstance(i, Residual) for i in items):
+    res = [i for i in items if isinstance(i, Residual)]
+    if res:  # name it by its body's convolutions, as the ResNet paper does
+        convs = sum(1 for lay in _flatten(res[0].body) if lay.kind == "conv")
         return "bottleneck" if convs >= 3 else "basic" if convs == 2 else "res_block"
     if any(isinstance(i, Concat) for i in items):
         return "mixed"

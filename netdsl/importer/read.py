@@ -29,6 +29,7 @@ class Node:
     outputs: list[str]
     attrs: dict[str, Any]
     domain: str = ""
+    scope: str = ""  # the dynamo exporter's module path (its node names carry none)
 
     def where(self) -> str:
         return f"node '{self.name}' ({self.op})"
@@ -161,6 +162,16 @@ def _load_external(model: Any, base: Path | None, name: str) -> None:
         load_external_data_for_model(model, str(base))
 
 
+def _scope(n: Any) -> str:
+    """``layer1.0.bn1`` from the dynamo exporter's ``pkg.torch.onnx.name_scopes`` metadata
+    (``['', 'layer1', 'layer1.0', 'layer1.0.bn1', '_native_batch_norm…']``): data, not code."""
+    for p in n.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            parts = [s.strip().strip("'\"") for s in p.value.strip("[]").split(",")]
+            return parts[-2] if len(parts) >= 2 else ""
+    return ""
+
+
 def _to_graph(model: Any, skeleton: Any, name: str) -> Graph:
     from onnx import helper, numpy_helper, shape_inference
 
@@ -192,7 +203,7 @@ def _to_graph(model: Any, skeleton: Any, name: str) -> Graph:
     for i, n in enumerate(g.node):
         attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
         nodes.append(Node(n.name or f"{n.op_type}_{i}", n.op_type, list(n.input),
-                          list(n.output), attrs, n.domain))
+                          list(n.output), attrs, n.domain, _scope(n)))
     for n in nodes:
         if n.domain not in ("", "ai.onnx"):
             raise _fail(name, f"{n.where()} is in the custom domain '{n.domain}', which has "

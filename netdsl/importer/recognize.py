@@ -98,7 +98,8 @@ class Recognizer:
             tensors: list[np.ndarray] = (), out: str | None = None) -> Lyr:
         out = out or node.outputs[0]
         lid = len(self.layers)
-        lay = Lyr(lid, kind, parts, inputs, module_path(node.name), list(tensors), node.name,
+        path = tuple(node.scope.split(".")) if node.scope else module_path(node.name)
+        lay = Lyr(lid, kind, parts, inputs, path, list(tensors), node.name,
                   self.g.shapes.get(out))
         self.layers[lid] = lay
         self.value[out] = lid
@@ -334,13 +335,24 @@ def reduce_mean(r: Recognizer, n: Node) -> None:
 
 
 def flatten(r: Recognizer, n: Node) -> None:
-    if int(n.attrs.get("axis", 1)) != 1:
+    if int(n.attrs.get("axis", 1)) != 1 and n.op == "Flatten":
         raise Unsupported("flatten keeping more than the batch axis")
     if all(u.op in ("Gemm", "MatMul") for u in r.users.get(n.outputs[0], [])) and \
             n.outputs[0] != r.g.output:
         r.alias(n, n.inputs[0])  # netdsl's FC flattens its input itself
     else:
         r.add(n, "flatten", ["flatten"], [r.src(n.inputs[0])])
+
+
+def reshape(r: Recognizer, n: Node) -> None:
+    """A reshape to (N, features): a flatten (the dynamo exporter's, before an FC)."""
+    shape, out = r.shape(n.inputs[0]), r.g.shapes.get(n.outputs[0])
+    if shape is None or out is None or len(out) != 1 or out[0] != int(np.prod(shape)):
+        raise Unsupported("a reshape other than flattening to (N, features)")
+    if len(shape) == 1:
+        r.alias(n, n.inputs[0])
+    else:
+        flatten(r, n)
 
 
 def gemm(r: Recognizer, n: Node) -> None:
@@ -524,7 +536,7 @@ HANDLERS: dict[str, Callable[[Recognizer, Node], None]] = {
     "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": _simple("gap"),
     "ReduceMean": reduce_mean, "Flatten": flatten, "Gemm": gemm, "Add": add, "Sum": add,
     "Concat": concat, "Mul": mul, "LRN": lrn, "Slice": slice_, "Pad": pad, "MatMul": matmul,
-    "Unsqueeze": unsqueeze,
+    "Unsqueeze": unsqueeze, "Reshape": reshape,
 }
 
 

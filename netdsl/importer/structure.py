@@ -68,6 +68,12 @@ class Structurer:
         live = nx.ancestors(g, net.output) | {net.output}
         self.users = {k: [u for u in g.successors(k) if u in live] for k in live}
         self.idom = nx.immediate_dominators(g.subgraph(live), 0)
+        self.seen: set[int] = set()  # every layer must land in exactly one place
+
+    def visit(self, lay: Lyr) -> None:
+        if lay.id in self.seen:
+            raise NotSeriesParallel(lay)  # needed in two places: not nested blocks
+        self.seen.add(lay.id)
 
     def run(self) -> list[Item]:
         return self.branch(0, self.net.output)
@@ -83,10 +89,12 @@ class Structurer:
             if len(lay.inputs) == 1:
                 if len(self.users[lay.inputs[0]]) != 1 and lay.inputs[0] != start:
                     raise NotSeriesParallel(lay)  # read elsewhere too: not a plain sequence
+                self.visit(lay)
                 items.append(L(lay))
                 cur = lay.inputs[0]
                 continue
             fork = self.idom[cur]
+            self.visit(lay)
             items.append(self.split(fork, lay))
             cur = fork
         items.reverse()
@@ -147,6 +155,7 @@ class Structurer:
                 if c.kind != "concat" or c.inputs != ins[:k]:
                     return None
                 concats.append(c)
+                self.visit(c)
             elif start != fork:
                 return None
             units.append(self.branch(start, ins[k]))
