@@ -303,3 +303,15 @@ def test_torchvision_densenet121(tv: object) -> None:
         assert f"denseblock{k} = dense {{ denselayer() ×{n} }}" in r.text
     assert "transition2 = transition(256)" in r.text
     assert r.max_error <= 1e-5 and _strict(model, r, shape) <= 1e-4
+
+
+def test_dynamo_exporter_scopes() -> None:
+    """torch.export-based ONNX names nodes node_Conv_3; the module path is in its metadata."""
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(small().eval(), (torch.randn(1, 3, 16, 16),), dynamo=True,
+                                 verbose=False)
+    r = from_onnx(prog.model_proto, path="small.onnx")
+    assert "fc = FC-5" in r.text and r.max_error <= 1e-5
