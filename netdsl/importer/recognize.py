@@ -219,49 +219,47 @@ def _fold(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     return np.squeeze(x, tuple(axes) if axes is not None else None)
 
 
-def _pair(values: list[int] | None, default: int, what: str) -> int | tuple[int, int]:
-    v = list(values or [default, default])
-    if len(v) != 2:
-        raise Unsupported(f"{what} {v}: netdsl layers are 2-D")
-    return v[0] if v[0] == v[1] else (v[0], v[1])
+def _dims(values: list[int] | None, default: int, n: int, what: str) -> tuple[int, ...]:
+    v = tuple(int(x) for x in (values or [default] * n))
+    if len(v) != n or not 1 <= n <= 3:
+        raise Unsupported(f"{what} {list(v)}: netdsl layers are 1-, 2- or 3-D")
+    return v
 
 
-def _pads(node: Node) -> tuple[int, int]:
+def _pads(node: Node, n: int) -> tuple[int, ...]:
     if node.attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise Unsupported(f"auto_pad={node.attrs['auto_pad']!r}: export with explicit pads")
-    p = list(node.attrs.get("pads", [0, 0, 0, 0]))
-    if len(p) != 4 or p[0] != p[2] or p[1] != p[3]:
+    p = [int(x) for x in node.attrs.get("pads", [0] * 2 * n)]
+    if len(p) != 2 * n or p[:n] != p[n:]:
         raise Unsupported(f"asymmetric padding {p}: netdsl pads both sides equally")
-    return p[0], p[1]
+    return tuple(p[:n])
 
 
-def _k(v: int | tuple[int, int]) -> str:
-    return str(v) if isinstance(v, int) else f"{v[0]}x{v[1]}"
+def _k(v: tuple[int, ...]) -> str:
+    """``3`` when every axis agrees, else ``1x7`` / ``1x2x2`` (netdsl's size notation)."""
+    return str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))
 
 
 # ---- handlers: one per ONNX op type -------------------------------------------------------
 def conv(r: Recognizer, n: Node) -> None:
     w = r.const(n.inputs[1], n)
-    if w.ndim != 4:
-        raise Unsupported(f"a {w.ndim - 2}-D convolution: netdsl convolutions are 2-D")
-    out, _, kh, kw = w.shape
-    k = (kh, kw)
-    s = _pair(n.attrs.get("strides"), 1, "strides")
-    d = _pair(n.attrs.get("dilations"), 1, "dilations")
-    dd = (d, d) if isinstance(d, int) else d
-    pad = _pads(n)
-    default = tuple(di * (ki - 1) // 2 if ki % 2 else 0 for ki, di in zip(k, dd, strict=True))
-    parts: list[Part] = [f"conv{_k(k if kh != kw else kh)}-", Hole("c", int(out))]
-    parts.append(Hole("s", s) if isinstance(s, int) else f" stride={_k(s)}")
+    nd = w.ndim - 2
+    out, k = int(w.shape[0]), tuple(int(x) for x in w.shape[2:])
+    s = _dims(n.attrs.get("strides"), 1, nd, "strides")
+    d = _dims(n.attrs.get("dilations"), 1, nd, "dilations")
+    pad = _pads(n, nd)
+    default = tuple(di * (ki - 1) // 2 if ki % 2 else 0 for ki, di in zip(k, d, strict=True))
+    parts: list[Part] = [f"conv{_k(k)}-", Hole("c", out)]
+    parts.append(Hole("s", s[0]) if len(set(s)) == 1 else f" stride={_k(s)}")
     if pad != default:
-        parts.append(f" pad {_k(pad[0] if pad[0] == pad[1] else pad)}")
-    if d != 1:
+        parts.append(f" pad {_k(pad)}")
+    if len(set(d)) > 1 or d[0] != 1:
         parts.append(f" dilation {_k(d)}")
     groups = int(n.attrs.get("group", 1))
     if groups != 1:
         parts += [" groups=", Hole("c", groups)]
     has_bias = len(n.inputs) > 2 and bool(n.inputs[2])
-    parts.append(" bias on" if has_bias else " bias off")  # fold drops the common one
+    parts.append(" bias on" if has_bias else " bias off")  # `default` lines drop the usual one
     tensors = [w] + ([r.const(n.inputs[2], n)] if has_bias else [])
     r.add(n, "conv", parts, [r.src(n.inputs[0])], tensors)
 
@@ -307,19 +305,21 @@ def passthrough(r: Recognizer, n: Node) -> None:
 
 def pool(r: Recognizer, n: Node) -> None:
     kind = "maxpool" if n.op == "MaxPool" else "avgpool"
-    k = _pair(n.attrs.get("kernel_shape"), 1, "kernel_shape")
-    s = _pair(n.attrs.get("strides"), 1, "strides")
-    if _pair(n.attrs.get("dilations"), 1, "dilations") != 1:
+    k = tuple(int(x) for x in n.attrs.get("kernel_shape", []))
+    nd = len(k)
+    s = _dims(n.attrs.get("strides"), 1, nd, "strides")
+    if any(x != 1 for x in _dims(n.attrs.get("dilations"), 1, nd, "dilations")):
         raise Unsupported("a dilated pooling window")
     if len([o for o in n.outputs if o]) > 1:
         raise Unsupported("pooling with indices")
-    pad = _pads(n)
+    pad = _pads(n, nd)
     if kind == "avgpool" and any(pad) and n.attrs.get("count_include_pad", 0):
         raise Unsupported("average pooling counting the padding (count_include_pad=1): "
                           "netdsl's avgpool excludes it")
-    text = kind if (k, s) == (2, 2) else f"{kind}{_k(k)}" + ("" if s == k else f"/{_k(s)}")
+    text = kind if set(k) == {2} and s == k and nd == 2 else \
+        f"{kind}{_k(k)}" + ("" if s == k else f"/{_k(s)}")
     if any(pad):
-        text += f" pad {_k(pad[0] if pad[0] == pad[1] else pad)}"
+        text += f" pad {_k(pad)}"
     if n.attrs.get("ceil_mode", 0):
         text += " ceil"
     r.add(n, kind, [text], [r.src(n.inputs[0])])
@@ -328,9 +328,10 @@ def pool(r: Recognizer, n: Node) -> None:
 def reduce_mean(r: Recognizer, n: Node) -> None:
     axes = n.attrs.get("axes") or (list(r.const(n.inputs[1], n)) if len(n.inputs) > 1 else None)
     shape = r.g.shapes.get(n.inputs[0])
-    if shape is None or len(shape) != 3 or sorted(int(a) % 4 for a in axes or []) != [2, 3] \
-            or not n.attrs.get("keepdims", 1):
-        raise Unsupported("a mean other than global average pooling over H and W")
+    rank = len(shape) + 1 if shape is not None else 0
+    if shape is None or rank < 3 or sorted(int(a) % rank for a in axes or []) != \
+            list(range(2, rank)) or not n.attrs.get("keepdims", 1):
+        raise Unsupported("a mean other than global average pooling over the spatial axes")
     r.add(n, "gap", ["gap"], [r.src(n.inputs[0])])
 
 
