@@ -13,7 +13,8 @@ from lark.exceptions import VisitError
 
 from . import ast as A
 from .errors import NetdslError, SourceFile, SourceLoc
-from .recovery import MAX_ERRORS, Recovery, collect  # noqa: F401  (MAX_ERRORS: re-exported)
+from .limits import MAX_DEPTH, MAX_LITERAL_DIGITS, MAX_SPEC_CHARS
+from .recovery import Recovery, collect
 
 _GRAMMAR_NAME = "netdsl.lark"
 
@@ -34,10 +35,6 @@ def _lark() -> Lark:
         return Lark(grammar_text(), cache=True, **options)  # type: ignore[arg-type]
     except OSError:  # unwritable temp dir: build the tables every time (~40 ms)
         return Lark(grammar_text(), **options)  # type: ignore[arg-type]
-
-
-MAX_DEPTH = 100  # nesting of the syntax tree (brackets, blocks, operators): a legit spec uses ~20
-MAX_SPEC_CHARS = 256 << 10  # a spec is text a person wrote or a search loop generated
 
 
 def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.SpecFile:
@@ -260,7 +257,7 @@ class _ToAst(Transformer):
         value: int | float
         if any(ch in text for ch in ".eE"):
             value = float(text)
-        elif len(text) > 30:
+        elif len(text) > MAX_LITERAL_DIGITS:
             raise NetdslError(f"number {text[:20]}… is absurdly large", self._tloc(c[0]),
                               hint="sizes and counts must be below 2**31")
         else:

@@ -12,8 +12,8 @@ from typing import Any
 from lark import Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .errors import NetdslError, SourceFile, SourceLoc
+from .limits import MAX_ERRORS
 
-MAX_ERRORS = 10  # errors reported together; past this, checking stops
 _SEPARATORS = ("_NL", "SEMICOLON")
 _CLOSERS = {"}": "RBRACE", ")": "RPAR", "|": "VBAR"}
 
