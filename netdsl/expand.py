@@ -221,16 +221,19 @@ class Expander:
         else:
             xs = (x,)
         n = count(st.repeat, env) if st.repeat is not None else 1
-        single = isinstance(st.unit, A.Chain) and len(st.unit.layers) == 1 and n == 1
+        indexed = st.target is not None and "{i}" in st.target  # encoder_layer_{i} = …
+        one = isinstance(st.unit, A.Chain) and len(st.unit.layers) == 1
+        single = one and (n == 1 or indexed)
         out = xs[0] if len(xs) == 1 else xs  # type: ignore[assignment]
         for i in range(n):
-            if st.target is None or single:
-                sub, name = scope, st.target
+            target = st.target.replace("{i}", str(i)) if indexed else st.target
+            if target is None or single:
+                sub, name = scope, target
             else:
-                sub, name = scope.child(st.target if n == 1 else f"{st.target}.{i}"), None
+                sub, name = scope.child(target if n == 1 or indexed else f"{target}.{i}"), None
             out = self.unit(st.unit, xs if i == 0 else (out,), scope, sub, name, env, aux,
                             labels if i == 0 else None)
-        if st.target is not None:
+        if st.target is not None and not indexed:
             scope.bound[st.target] = out  # rebinding is allowed: the later statement wins
         return out
 

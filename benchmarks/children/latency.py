@@ -86,6 +86,15 @@ def _to_torch(net):  # -> torch.nn.Module
     return to_torch(net, aux=False)  # the inference network, like the ONNX
 
 
+def _torchvision(name: str) -> torch.nn.Module:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.torchvision_oracle import import_torchvision  # the CPU wheel's import fix
+
+    return getattr(import_torchvision().models, name)()
+
+
 def kernel_profile(path: Path, x: np.ndarray, runs: int = 10) -> dict[str, float]:
     """onnxruntime's own profile: kernel milliseconds per run, summed by op type."""
     so = ort.SessionOptions()
@@ -113,13 +122,21 @@ def main() -> None:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--iters", type=int, default=1, help="timed calls per variant per round")
+    p.add_argument("--profile-batch", type=int, help="batch of the kernel profile (default "
+                   "the largest)")
+    p.add_argument("--profile-runs", type=int, default=10)
+    p.add_argument("--skip", nargs="*", default=[], choices=["eager-1t"],
+                   help="variants not to time (a ViT-B at batch 8 takes seconds per call)")
+    p.add_argument("--torchvision", metavar="MODEL",
+                   help="export and run torchvision's MODEL (netdsl's weights loaded by name) "
+                        "instead of netdsl's own PyTorch module")
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
 
     net = netdsl.load(args.spec)
-    module = _to_torch(net).eval()
+    module = (_torchvision(args.torchvision) if args.torchvision else _to_torch(net)).eval()
     nd_model = onnx.load(args.onnx)
     weights = load_weights(module, nd_model)
     shape = tuple(int(d) for d in net.input_shape[1:])
@@ -129,7 +146,9 @@ def main() -> None:
     for name, dynamo in (("torch-legacy", False), ("torch-dynamo", True)):
         files[name] = work / f"{name}.onnx"
         t = time.perf_counter()
-        export(module, x1, files[name], dynamo)
+        # dynamo specializes a batch of 1 to a constant when the model reads it (ViT's
+        # class token expand): torchvision's models are exported from a batch of 2
+        export(module, torch.randn(2, *shape) if args.torchvision else x1, files[name], dynamo)
         export_s[name] = time.perf_counter() - t
 
     sessions, graphs, optimized = {}, {}, {}
@@ -142,9 +161,9 @@ def main() -> None:
 
     result: dict = {"weights": weights, "export_s": export_s, "nodes": graphs,
                     "ort_nodes": optimized, "batches": {},
-                    "kernel_batch": max(args.batches)}
-    xk = torch.randn(max(args.batches), *shape).numpy()
-    result["kernel_ms"] = {k: kernel_profile(f, xk) for k, f in files.items()}
+                    "kernel_batch": args.profile_batch or max(args.batches)}
+    xk = torch.randn(result["kernel_batch"], *shape).numpy()
+    result["kernel_ms"] = {k: kernel_profile(f, xk, args.profile_runs) for k, f in files.items()}
     with torch.inference_mode():
         for batch in args.batches:
             x = torch.randn(batch, *shape)
@@ -160,7 +179,8 @@ def main() -> None:
             calls["eager"] = lambda x=x: module(x)
             # PyTorch's OpenMP threads wait for each other after every op: on cores shared
             # with other processes that stalls badly, so eager is also timed on one thread
-            calls["eager-1t"] = calls["eager"]
+            if "eager-1t" not in args.skip:
+                calls["eager-1t"] = calls["eager"]
             times: dict[str, list[float]] = {k: [] for k in calls}
             cpu: dict[str, list[float]] = {k: [] for k in calls}
             per_round: dict[str, list[float]] = {k: [] for k in calls}

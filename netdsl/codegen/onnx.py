@@ -36,10 +36,18 @@ class OnnxBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.params: list[tuple[str, np.ndarray]] = []  # weight initializers, bytes added late
         self.consts: list[TensorProto] = []
+        self.domains: set[str] = set()  # operator sets beyond ONNX's own that the nodes use
 
-    def node(self, op_type: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        """Add a node named ``name`` whose single output is also called ``name``; return it."""
-        self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attrs))
+    def node(self, op_type: str, inputs: list[str], name: str, domain: str = "",
+             **attrs: Any) -> str:
+        """Add a node named ``name`` whose single output is also called ``name``; return it.
+
+        ``domain`` other than ONNX's own (onnxruntime's "com.microsoft") is imported at version 1.
+        """
+        self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, domain=domain,
+                                           **attrs))
+        if domain:
+            self.domains.add(domain)
         return name
 
     def param(self, name: str) -> str:
@@ -51,6 +59,13 @@ class OnnxBuilder:
         """Add an int64 constant (shapes, axes, pads) as an initializer; return its name."""
         t = _meta(name, np.asarray(values, dtype=np.int64))
         t.raw_data = np.asarray(values, dtype="<i8").tobytes()
+        self.consts.append(t)
+        return name
+
+    def scalar_int(self, name: str, value: int) -> str:
+        """Add an int64 scalar (a Gather index) as an initializer; return its name."""
+        t = _meta(name, np.asarray(value, dtype=np.int64))
+        t.raw_data = np.asarray(value, dtype="<i8").tobytes()
         self.consts.append(t)
         return name
 
@@ -92,7 +107,8 @@ def lower(net: Network, weights: Mapping[str, np.ndarray] | None = None, seed: i
         b.nodes, net.name, [_value(source, net.input_shape)],
         [_value(out, net.output_shape)], initializer=b.consts)
     model = helper.make_model(graph, producer_name="netdsl", producer_version=__version__,
-                              opset_imports=[helper.make_opsetid("", OPSET)],
+                              opset_imports=[helper.make_opsetid("", OPSET)] + [
+                                  helper.make_opsetid(d, 1) for d in sorted(b.domains)],
                               doc_string=net.header.title or net.name)
     model.ir_version = IR_VERSION
     helper.set_model_props(model, {"netdsl.version": __version__, "netdsl.spec": net.source,

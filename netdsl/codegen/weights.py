@@ -27,15 +27,42 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
 def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec, bool]]:
-    """(full name, spec, is-aux) of every weight and buffer, in graph (= state_dict) order."""
-    out = []
+    """(full name, spec, is-aux) of every weight and buffer, in PyTorch's state_dict order."""
+    root = _Scope()
     for lay in net.graph.layers():
         op = ops.OPS[lay.op]
         if not op.carries_weights or (lay.aux and not aux):
             continue
         for t in op.tensors(lay.attrs, net.in_shapes(lay)):
-            out.append((f"{lay.name}.{t.name}", t, lay.aux))
-    return out
+            if t.name:
+                root.at(lay.name.split(".")).own.append((f"{lay.name}.{t.name}", t, lay.aux))
+            else:  # the layer itself is a tensor (torchvision's ``class_token``) of its scope
+                root.at(lay.name.split(".")[:-1]).own.append((lay.name, t, lay.aux))
+    return root.flat()
+
+
+class _Scope:
+    """The module tree in PyTorch's state_dict order: a module's own tensors, then each
+    submodule's in registration (= graph) order; only tensors named after their layer
+    (``encoder.pos_embedding``) make this differ from graph order."""
+
+    def __init__(self) -> None:
+        self.own: list[tuple[str, TensorSpec, bool]] = []
+        self.sub: dict[str, _Scope] = {}
+
+    def at(self, parts: list[str]) -> _Scope:
+        s = self
+        for p in parts:
+            s = s.sub.setdefault(p, _Scope())
+        return s
+
+    def flat(self) -> list[tuple[str, TensorSpec, bool]]:
+        out, stack = [], [self]
+        while stack:  # iterative: the tree is as deep as the spec's nesting
+            s = stack.pop()
+            out += s.own
+            stack += reversed(s.sub.values())
+        return out
 
 
 def init_weights(net: Network, seed: int = 0, aux: bool = False) -> Weights:

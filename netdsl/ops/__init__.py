@@ -381,4 +381,5 @@ def lookup(keyword: str) -> tuple[OpDef | None, str | None]:
     return op, kernel
 
 
-from . import activation, conv, dense, structure  # noqa: E402,F401  (registers the ops)
+# registers the ops; vit_bridge only adds layernorm and gelu where no module before it did
+from . import activation, conv, dense, structure, transformer, vit_bridge  # noqa: E402,F401
