@@ -16,11 +16,13 @@ from .network import LayerInfo, Network, load, loads
 __version__ = "0.1.0"
 
 __all__ = ["LayerInfo", "NetdslError", "NetdslWarning", "Network", "SourceLoc", "__version__",
-           "config_table", "load", "loads", "run_onnx", "to_onnx", "to_torch", "to_torch_source"]
+           "config_table", "from_onnx", "from_torch", "load", "loads", "run_onnx", "to_onnx",
+           "to_torch", "to_torch_source"]
 
 # Backends load on first use: `import netdsl` (and check/summary) stays free of torch and onnx.
 _LAZY = {"to_torch": "codegen.torch", "to_torch_source": "codegen.torch",
-         "to_onnx": "codegen.onnx", "run_onnx": "runtime", "config_table": "table"}
+         "to_onnx": "codegen.onnx", "run_onnx": "runtime", "config_table": "table",
+         "from_onnx": "importer.api", "from_torch": "importer.api"}
 
 
 def __getattr__(name: str) -> Any:

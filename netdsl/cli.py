@@ -45,6 +45,15 @@ class _Usage(Exception):
 
 
 def _load(args: argparse.Namespace, spec: str) -> Network:
+    if spec.lower().endswith(".onnx"):  # an ONNX model goes wherever a spec goes: imported
+        if args.param:
+            raise _Usage("--param applies to specs, not to ONNX models")
+        from .importer import from_onnx
+
+        imported = from_onnx(spec, verify=False)
+        for w in imported.warnings:
+            print(f"{spec}: warning: {w}", file=sys.stderr)
+        return imported.network
     net = load(spec, _params(args.param))
     quiet = getattr(args, "quiet", False) and not args.strict  # --strict: they are errors
     for w in net.warnings if not quiet else ():
@@ -275,6 +284,40 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .fsutil import atomic_path, atomic_write_text, write_durably
+    from .importer import import_model
+
+    shape = None
+    if args.input_shape:
+        try:
+            shape = tuple(int(d) for d in args.input_shape.lower().replace("×", "x").split("x"))
+        except ValueError:
+            raise _Usage(f"--input-shape expects C×H×W, e.g. 3x224x224, got "
+                         f"{args.input_shape!r}") from None
+    r = import_model(args.model, verify=not args.no_verify, input_shape=shape)
+    for w in r.warnings:
+        print(f"{args.model}: warning: {w}", file=sys.stderr)
+    if args.output in (None, "-"):
+        sys.stdout.write(r.text)
+    else:
+        atomic_write_text(args.output, r.text)
+    if args.weights_out:
+        from safetensors.numpy import save
+
+        data = save(r.weights)
+        with atomic_path(args.weights_out) as tmp:
+            write_durably(tmp, lambda f: f.write(data), args.weights_out)
+    net = r.network
+    checked = "not verified (--no-verify)" if r.max_error is None else \
+        f"verified: max |Δy| = {r.max_error:.2g} × max |y| under onnxruntime"
+    where = f" to {args.output}" if args.output not in (None, "-") else ""
+    print(f"imported {args.model}{where}: {r.onnx_nodes} ONNX nodes → {len(net.layers())} "
+          f"layers in {len(r.text.splitlines())} lines, {net.params:,} params; {checked} "
+          f"({r.seconds:.2f} s)", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="netdsl", description="Compile network specs written in "
                                 "the papers' notation into checked, runnable models.")
@@ -362,6 +405,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="config: VGG's Table 1; stages: ResNet's Table 1 (rows by resolution, "
                     "bracketed blocks); vit: ViT's Table 1; auto (default): vit for "
                     "transformers, stages when every spec is residual, else config")
+    help = "write an ONNX model (or a PyTorch module) as a spec, repeated blocks folded"
+    sp = sub.add_parser("import", help=help, description=help + ". pkg.module:factory "
+                        "imports that Python module and calls factory() to build the model "
+                        "(this runs its code), then exports it with PyTorch's ONNX exporter.")
+    sp.add_argument("model", metavar="MODEL.onnx|pkg.module:factory")
+    sp.add_argument("-o", "--output", metavar="SPEC.net", help="default: standard output")
+    sp.add_argument("--weights-out", metavar="W.safetensors",
+                    help="the model's weights under the spec's names (netdsl compile --weights)")
+    sp.add_argument("--no-verify", action="store_true",
+                    help="skip rebuilding the spec and comparing outputs under onnxruntime")
+    sp.add_argument("--input-shape", metavar="CxHxW",
+                    help="example input size for pkg.module:factory (default 3x224x224)")
+    sp.set_defaults(func=cmd_import)
     sp = sub.add_parser("fmt", help="print specs in the canonical layout (comments kept)",
                         description="print specs in the canonical layout (comments kept); "
                         "in Markdown and LaTeX documents, the embedded specs")

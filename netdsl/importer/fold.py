@@ -1,0 +1,514 @@
+"""Nested statements → spec text with the exporter's hierarchy, block definitions and ×n.
+
+1. ``Renderer`` walks the items, grouping consecutive ones by the next segment of their module
+   path (``layer1`` → ``layer1.0``): a scope whose children are all block instances is a stage
+   (``layer2 = (…; … ×3)``), a scope holding only layers is an instance (a block call), any
+   other scope is written inline. Statements are token lists whose channel and stride numbers
+   are ``Hole``s, so an instance's *template* (its text with the holes blanked) is a hash key.
+2. ``Blocks`` groups instances by template in one dictionary pass: a template seen twice or
+   more becomes one ``block`` whose parameters are the holes that vary between instances
+   (equal columns share a parameter, multiples become ``(4*c)``); others are inlined.
+3. ``Writer`` prints the text, folding runs of identical statements into ``×n``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .. import ops
+from .recognize import Hole, Lyr, render_part
+from .structure import Concat, Dense, Item, L, Residual, Scale
+
+CHAIN_HEADS = {"conv", "fc", "bn"}
+ACTIVATIONS = {"relu", "leakyrelu", "elu", "tanh", "sigmoid"}
+INDENT = "    "
+CONSTRUCTS = ("residual", "concat", "scale", "dense")
+
+
+@dataclass(eq=False)
+class Instance:
+    """One scope written as a block call: its name, its statements and their template."""
+
+    name: str  # the scope's own name (layer1.0 → "0", inception3a)
+    base: str  # block name it suggests
+    body: list[list]  # statements (token lists)
+    key: tuple = ()
+    values: list[int] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # per value: "c" or "s"
+    block: Block | None = None
+
+
+@dataclass(eq=False)
+class Block:
+    name: str
+    key: tuple
+    params: list[str]  # names, channels first then strides
+    defaults: dict[str, int]
+    exprs: list[str | None]  # per hole: the expression, or None for a literal
+    sources: list[int]  # per parameter: the hole giving its value
+    body: list[list]  # a representative instance's statements
+
+
+Stmt = list  # tokens: str | Hole | Instance | Stage | Body | Branches | Inline | Group
+
+
+@dataclass(eq=False)
+class Stage:
+    calls: list[Stmt]  # layer2 = (bottleneck(128, 2); bottleneck(128) ×3)
+
+
+@dataclass(eq=False)
+class Body:
+    stmts: list[Stmt]  # one statement per line, indented, inside { }
+
+
+@dataclass(eq=False)
+class Branches:
+    branches: list[list[Stmt]]  # concat's branches, one per line, separated by |
+
+
+@dataclass(eq=False)
+class Inline:
+    stmts: list[Stmt]  # a; b; c on one line
+
+
+@dataclass(eq=False)
+class Group:
+    stmts: list[Stmt]  # (a; b), or a alone
+
+
+class Renderer:
+    def __init__(self, shortcut_a: bool = False) -> None:
+        self.shortcut_a = shortcut_a  # the header says `default residual shortcut=A`
+        self.instances: list[Instance] = []
+        self._prefix: dict[int, tuple[str, ...]] = {}
+
+    # ---- module paths -----------------------------------------------------------------------
+    def prefix(self, item: Item) -> tuple[str, ...]:
+        key = id(item)
+        if key not in self._prefix:
+            if isinstance(item, L):
+                p = item.lay.path
+            else:
+                p = _common([lay.path for lay in _layers(item)])
+            self._prefix[key] = p
+        return self._prefix[key]
+
+    def runs(self, items: list[Item], depth: int) -> list[tuple[str | None, list[Item]]]:
+        out: list[tuple[str | None, list[Item]]] = []
+        for it in items:
+            p = self.prefix(it)
+            key = p[depth] if len(p) > depth else None
+            if out and out[-1][0] == key and key is not None:
+                out[-1][1].append(it)
+            else:
+                out.append((key, [it]))
+        return out
+
+    def is_group(self, key: str | None, run: list[Item], depth: int) -> bool:
+        if key is None:
+            return False
+        return len(run) > 1 or len(self.prefix(run[0])) > depth + 1 or not isinstance(run[0], L)
+
+    # ---- sequences ----------------------------------------------------------------------------
+    def seq(self, items: list[Item], depth: int, top: bool = False) -> list[Stmt]:
+        """Statements for ``items``; ``top``: scopes may be named (``layer1 = …``)."""
+        out: list[Stmt] = []
+        leaves: list[Lyr] = []
+        for key, run in self.runs(items, depth):
+            if not self.is_group(key, run, depth):
+                for it in run:
+                    if isinstance(it, L):
+                        leaves.append(it.lay)
+                    else:
+                        out += chains(leaves, top)
+                        leaves = []
+                        out.append(self.item(it, depth))
+                continue
+            out += chains(leaves, top)
+            leaves = []
+            out += self.group(str(key), run, depth + 1, top)
+        return out + chains(leaves, top)
+
+    def group(self, name: str, items: list[Item], depth: int, top: bool) -> list[Stmt]:
+        runs = self.runs(items, depth)
+        named = top and _ident(name)
+        if named and all(self.is_group(k, r, depth) and self.is_instance(r, depth + 1)
+                         for k, r in runs):  # a stage: layer2 = (bottleneck(128, 2); …)
+            calls = []
+            for k, r in runs:
+                body = self.seq(r, depth + 1)
+                calls += [[self.instance(str(k), body, r)]] if _worth(body, False) else body
+            return [[f"{name} = ", Stage(calls)]]
+        if not self.is_instance(items, depth):
+            return self.seq(items, depth, top)
+        body = self.seq(items, depth, top)
+        construct = named and len(body) == 1 and str(body[0][0]).startswith(CONSTRUCTS)
+        if not (_worth(body, top) or construct) or (top and len(body) > 8):
+            return body  # written in place
+        return [[f"{name} = " if named else "", self.instance(name, body, items)]]
+
+    def is_instance(self, items: list[Item], depth: int) -> bool:
+        """Only layers and constructs below: no scope that would itself be a call."""
+        return all(not self.is_group(k, r, depth) or self._flat(r, depth + 1)
+                   for k, r in self.runs(items, depth))
+
+    def _flat(self, items: list[Item], depth: int) -> bool:
+        return all(not self.is_group(k, r, depth) for k, r in self.runs(items, depth))
+
+    def instance(self, name: str, body: list[Stmt], items: list[Item]) -> Instance:
+        inst = Instance(name, _base(name, items), body)
+        inst.key, inst.values, inst.kinds = template(body)
+        self.instances.append(inst)
+        return inst
+
+    # ---- constructs -----------------------------------------------------------------------------
+    def item(self, it: Item, depth: int) -> Stmt:
+        d = max(depth, len(self.prefix(it)))
+        if isinstance(it, Residual):
+            words = " shortcut=A" if it.auto == "A" and not self.shortcut_a else ""
+            s: Stmt = [f"residual{words} {{", Body(self.seq(it.body, d)), "}"]
+            if it.shortcut and not it.auto:
+                s += [" shortcut {", Body(self.seq(it.shortcut, d)), "}"]
+            return s
+        if isinstance(it, Concat):
+            return ["concat {", Branches([self.seq(b, d) or [["identity"]]
+                                          for b in it.branches]), "}"]
+        if isinstance(it, Scale):
+            return ["scale { ", Inline(self.seq(it.gate, d)), " }"]
+        if isinstance(it, Dense):
+            return ["dense { ", Inline([[Group(self.seq(u, d))] for u in it.units]), " }"]
+        raise AssertionError(it)
+
+
+def _worth(body: list[Stmt], top: bool) -> bool:
+    """A scope worth a block call: a construct, or several statements (three, nested)."""
+    return any(_multiline(s) for s in body) or len(body) >= (2 if top else 3)
+
+
+def chains(lays: list[Lyr], top: bool = False) -> list[Stmt]:
+    """conv +bn +relu on one line: a weight layer, then BN, then an activation. At the top,
+    a lone layer with weights keeps its module's name (``fc = FC-1000``: ``fc.weight``)."""
+    out = [_named(s, lay) if top and len(s) == len(lay.parts) else s
+           for s, lay in _chains(lays)]
+    return out
+
+
+def _named(s: Stmt, lay: Lyr) -> Stmt:
+    name = lay.path[-1] if len(lay.path) == 1 else ""
+    auto = re.fullmatch(r"[a-z]+\d+", name) is not None  # conv1, fc1: what netdsl would say
+    return [f"{name} = ", *s] if lay.tensors and _ident(name) and not auto else s
+
+
+def _chains(lays: list[Lyr]) -> list[tuple[Stmt, Lyr]]:
+    out: list[tuple[Stmt, Lyr]] = []
+    cur: Stmt = []
+    head = lays[0] if lays else None
+    state = ""
+    for lay in lays:
+        if cur and ((lay.kind == "bn" and state in ("conv", "fc")) or
+                    (lay.kind in ACTIVATIONS and state in ("conv", "fc", "bn"))):
+            cur += [" +", *lay.parts]
+            state = "act" if lay.kind in ACTIVATIONS else "bn"
+            continue
+        if cur:
+            out.append((cur, head))  # type: ignore[arg-type]
+        cur, head = list(lay.parts), lay
+        state = lay.kind if lay.kind in CHAIN_HEADS else "other"
+    if cur:
+        out.append((cur, head))  # type: ignore[arg-type]
+    return out
+
+
+def _multiline(s: Stmt) -> bool:
+    return any(isinstance(t, (Body, Branches)) or
+               (isinstance(t, Instance) and any(_multiline(b) for b in t.body)) for t in s)
+
+
+def _children(t: object) -> list[Stmt]:
+    if isinstance(t, Stage):
+        return t.calls
+    if isinstance(t, (Body, Inline, Group)):
+        return t.stmts
+    if isinstance(t, Branches):
+        return [s for b in t.branches for s in b]
+    return []
+
+
+def template(body: list[Stmt]) -> tuple[tuple, list[int], list[str]]:
+    """The statements with holes blanked (a hashable key), the holes' values and kinds."""
+    key: list = []
+    values: list[int] = []
+    kinds: list[str] = []
+
+    def walk(tokens: Stmt) -> None:
+        for t in tokens:
+            if isinstance(t, str):
+                key.append(t)
+            elif isinstance(t, Hole):
+                key.append("#" + t.kind)
+                values.append(t.value)
+                kinds.append(t.kind)
+            elif isinstance(t, Instance):
+                key.append(("call", t.key))
+                values.extend(t.values)
+                kinds.extend(t.kinds)
+            else:
+                key.append(type(t).__name__)
+                if isinstance(t, Branches):
+                    key.append(tuple(len(b) for b in t.branches))
+                for c in _children(t):
+                    walk(c)
+            key.append("|")
+        key.append(";")
+
+    for s in body:
+        walk(s)
+    return tuple(key), values, kinds
+
+
+def _common(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+    if not paths:
+        return ()
+    first = paths[0]
+    n = len(first)
+    for p in paths[1:]:
+        n = min(n, len(p))
+        for i in range(n):
+            if p[i] != first[i]:
+                n = i
+                break
+    return first[:n]
+
+
+def _layers(item: Item) -> list[Lyr]:
+    from .structure import layers_of
+
+    return layers_of([item])
+
+
+def _ident(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)) and name.lower() not in RESERVED
+
+
+RESERVED = {"input", "from", "block", "param", "network", "default", "include", "activation",
+            "cite", "init", "on", "off", "x"}
+
+
+def _base(name: str, items: list[Item]) -> str:
+    """The block name an instance suggests: its scope without the index, or what it holds."""
+    base = re.sub(r"[0-9].*$", "", name).strip("_.")
+    if base and _ident(base):
+        return base
+    res = [i for i in items if isinstance(i, Residual)]
+    if res:  # name it by its body's convolutions, as the ResNet paper does
+        convs = sum(1 for lay in _flatten(res[0].body) if lay.kind == "conv")
+        return "bottleneck" if convs >= 3 else "basic" if convs == 2 else "res_block"
+    if any(isinstance(i, Concat) for i in items):
+        return "mixed"
+    return "unit"
+
+
+def _flatten(items: list[Item]) -> list[Lyr]:
+    from .structure import layers_of
+
+    return layers_of(items)
+
+
+class Blocks:
+    """Instances → block definitions, by template (one dictionary pass)."""
+
+    def __init__(self, instances: list[Instance]) -> None:
+        by_key: dict[tuple, list[Instance]] = {}
+        for inst in instances:
+            by_key.setdefault(inst.key, []).append(inst)
+        self.blocks: list[Block] = []
+        taken: set[str] = set()
+        for key, group in sorted(by_key.items(), key=lambda kv: -len(kv[1])):
+            if len(group) < 2:
+                continue
+            if "Stage" in key:
+                continue  # stages are written inline
+            base = Counter(i.base for i in group).most_common(1)[0][0]
+            if base in taken and " shortcut {" in key:
+                base += "_proj"
+            name = _unique(base, taken)
+            blk = _parametrize(name, key, group)
+            self.blocks.append(blk)
+            for inst in group:
+                inst.block = blk
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, k = base, 1
+    while name in taken or ops.lookup(name)[0] is not None or name.lower() in RESERVED:
+        k += 1
+        name = f"{base}{k}"
+    taken.add(name)
+    return name
+
+
+def _parametrize(name: str, key: tuple, group: list[Instance]) -> Block:
+    kinds = group[0].kinds
+    cols = list(zip(*(i.values for i in group), strict=True))
+    exprs: list[str | None] = [None] * len(cols)
+    params: list[tuple[str, str, int]] = []  # (name, kind, hole)
+    by_col: dict[tuple[int, ...], str] = {}
+    order = sorted(range(len(cols)), key=lambda h: kinds[h] == "s")  # channels first
+    for h in order:
+        col = cols[h]
+        if len(set(col)) == 1:
+            continue
+        if col in by_col:
+            exprs[h] = by_col[col]
+            continue
+        expr = None
+        for pname, pkind, ph in params:
+            if pkind != kinds[h]:
+                continue
+            base = cols[ph]
+            if all(c % b == 0 for c, b in zip(col, base, strict=True)):
+                ratios = {c // b for c, b in zip(col, base, strict=True)}
+                if len(ratios) == 1:
+                    expr = f"({ratios.pop()}*{pname})"
+                    break
+            if all(b % c == 0 for c, b in zip(col, base, strict=True)):
+                ratios = {b // c for c, b in zip(col, base, strict=True)}
+                if len(ratios) == 1:
+                    expr = f"({pname}/{ratios.pop()})"
+                    break
+        if expr is None:
+            n = sum(1 for p in params if p[1] == kinds[h]) + 1
+            expr = ("c" if kinds[h] == "c" else "stride") + ("" if n == 1 else str(n))
+            params.append((expr, kinds[h], h))
+        by_col[col] = expr
+        exprs[h] = expr
+    names = [p[0] for p in params]
+    defaults = {}
+    for pname, pkind, h in reversed(params):  # trailing strides default to their usual value
+        if pkind != "s":
+            break
+        defaults[pname] = Counter(cols[h]).most_common(1)[0][0]
+    if len(names) == 1 and names[0] == "c2":
+        names = ["c"]
+    return Block(name, key, names, defaults, exprs, [p[2] for p in params], group[0].body)
+
+
+class Writer:
+    def __init__(self, defaults: set[str]) -> None:
+        self.defaults = defaults  # option words the header's `default` lines already say
+
+    def text(self, s: Stmt, ind: str = "", exprs: list[str | None] | None = None) -> str:
+        """A statement starting at indentation ``ind``; in a block, holes become ``exprs``."""
+        out: list[str] = []
+        counter = [0]
+
+        def texts(stmts: list[Stmt], i: str) -> list[str]:
+            return fold_runs([one(st, i) for st in stmts])
+
+        def one(st: Stmt, i: str) -> str:
+            mark = len(out)
+            walk(st, i)
+            piece = "".join(out[mark:])
+            del out[mark:]
+            return piece
+
+        def walk(tokens: Stmt, i: str) -> None:
+            for t in tokens:
+                if isinstance(t, str):
+                    if t not in self.defaults:
+                        out.append(t)
+                elif isinstance(t, Hole):
+                    e = exprs[counter[0]] if exprs is not None else None
+                    counter[0] += 1
+                    out.append(render_part(t) if e is None else f"/{e}" if t.kind == "s" else e)
+                elif isinstance(t, Instance):
+                    n = len(t.values)
+                    sub = None if exprs is None else exprs[counter[0]:counter[0] + n]
+                    counter[0] += n
+                    out.append(self.call(t, sub, i))
+                elif isinstance(t, Stage):
+                    calls = texts(t.calls, i)
+                    out.append(calls[0] if len(calls) == 1 else "(" + "; ".join(calls) + ")")
+                elif isinstance(t, Body):
+                    out.append("".join(f"\n{i}{INDENT}{x}" for x in texts(t.stmts, i + INDENT))
+                               + f"\n{i}")
+                elif isinstance(t, Branches):
+                    for k, b in enumerate(t.branches):
+                        lead = INDENT if k == 0 else "  | "
+                        out.append(f"\n{i}{lead}" + "; ".join(texts(b, i + INDENT)))
+                    out.append(f"\n{i}")
+                elif isinstance(t, Inline):
+                    out.append("; ".join(texts(t.stmts, i)))
+                elif isinstance(t, Group):
+                    inner = texts(t.stmts, i)
+                    out.append(inner[0] if len(inner) == 1 else "(" + "; ".join(inner) + ")")
+
+        walk(s, ind)
+        return "".join(out)
+
+    def call(self, inst: Instance, exprs: list[str | None] | None, ind: str) -> str:
+        blk = inst.block
+        if blk is None:  # inline: one statement, or a group of them
+            texts, k = [], 0
+            for s in inst.body:
+                n = len(template([s])[1])
+                sub = None if exprs is None else exprs[k:k + n]
+                texts.append(self.text(s, ind + INDENT if len(inst.body) > 1 else ind, sub))
+                k += n
+            texts = fold_runs(texts)
+            if len(texts) == 1:
+                return texts[0]
+            return "(" + "".join(f"\n{ind}{INDENT}{t}" for t in texts) + f"\n{ind})"
+        args: list[tuple[str, str]] = []
+        for p, h in zip(blk.params, blk.sources, strict=True):
+            e = exprs[h] if exprs is not None and exprs[h] is not None else None
+            if e is not None and e.startswith("(") and e.endswith(")"):
+                e = e[1:-1]  # a whole argument needs no parentheses: se(c/4)
+            args.append((p, e if e is not None else str(inst.values[h])))
+        while args and args[-1][0] in blk.defaults and \
+                args[-1][1] == str(blk.defaults[args[-1][0]]):
+            args.pop()
+        return f"{blk.name}({', '.join(a[1] for a in args)})"
+
+    def block_def(self, blk: Block) -> list[str]:
+        params = ", ".join(p + (f"={blk.defaults[p]}" if p in blk.defaults else "")
+                           for p in blk.params)
+        texts = []
+        counter = 0
+        for s in blk.body:
+            n = len(template([s])[1])
+            texts.append(self.text(s, INDENT, blk.exprs[counter:counter + n]))
+            counter += n
+        return [f"block {blk.name}({params}) {{", *(INDENT + t for t in fold_runs(texts)), "}"]
+
+
+def fold_runs(texts: list[str]) -> list[str]:
+    """Consecutive equal statements → ``s ×n``; a repeated pair or triple → ``(a; b) ×n``."""
+    out: list[str] = []
+    i = 0
+    while i < len(texts):
+        best = (1, 1)  # (period, count)
+        for p in (1, 2, 3):
+            n = 1
+            while i + (n + 1) * p <= len(texts) and \
+                    texts[i + n * p:i + (n + 1) * p] == texts[i:i + p]:
+                n += 1
+            if n > 1 and n * p > best[0] * best[1] and " = " not in "".join(texts[i:i + p]):
+                best = (p, n)
+        p, n = best
+        unit = texts[i:i + p]
+        if n == 1:
+            out.append(unit[0])
+        elif p == 1:
+            out.append(f"{unit[0]} ×{n}")
+        elif any("\n" in t for t in unit):
+            inner = "\n".join(INDENT + t.replace("\n", "\n" + INDENT) for t in unit)
+            out.append(f"(\n{inner}\n) ×{n}")
+        else:
+            out.append(f"({'; '.join(unit)}) ×{n}")
+        i += p * n
+    return out
+

@@ -1,0 +1,226 @@
+"""The layer DAG → nested statements: sequences, residual, concat, scale and dense blocks.
+
+Every join (add, concat, mul) is matched with its fork, the join's immediate dominator, and
+each of its inputs is walked back to that fork; a region whose edges are not all accounted for
+that way is not series-parallel, and the network falls back to the DAG escape (``from``).
+Linear in the number of layers (networkx's dominators, then one walk per edge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .recognize import Lyr, Net
+
+
+@dataclass
+class L:
+    lay: Lyr
+
+
+@dataclass
+class Residual:
+    body: list
+    shortcut: list | None  # None: the identity
+    join: Lyr
+    auto: str = ""  # the shortcut is netdsl's own: "B" projection, "A" zero-padding
+
+
+@dataclass
+class Concat:
+    branches: list[list]
+    join: Lyr
+
+
+@dataclass
+class Scale:
+    gate: list
+    join: Lyr
+
+
+@dataclass
+class Dense:
+    units: list[list]
+    join: Lyr
+    concats: list[Lyr] = field(default_factory=list)
+
+
+Item = L | Residual | Concat | Scale | Dense
+
+
+class NotSeriesParallel(Exception):
+    def __init__(self, join: Lyr) -> None:
+        super().__init__(join.origin)
+        self.join = join
+
+
+class Structurer:
+    def __init__(self, net: Net) -> None:
+        self.net = net
+        self.lay = net.layers
+        g = nx.DiGraph()
+        g.add_nodes_from(self.lay)
+        for lay in self.lay.values():
+            for i in lay.inputs:
+                g.add_edge(i, lay.id)
+        live = nx.ancestors(g, net.output) | {net.output}
+        self.users = {k: [u for u in g.successors(k) if u in live] for k in live}
+        self.idom = nx.immediate_dominators(g.subgraph(live), 0)
+        self.seen: set[int] = set()  # every layer must land in exactly one place
+
+    def visit(self, lay: Lyr) -> None:
+        if lay.id in self.seen:
+            raise NotSeriesParallel(lay)  # needed in two places: not nested blocks
+        self.seen.add(lay.id)
+
+    def run(self) -> list[Item]:
+        return self.branch(0, self.net.output)
+
+    def branch(self, start: int, end: int) -> list[Item]:
+        """The items computing ``end`` from ``start``, walking backwards."""
+        items: list[Item] = []
+        cur = end
+        while cur != start:
+            lay = self.lay[cur]
+            if cur == 0:
+                raise NotSeriesParallel(self.lay[end])
+            if len(lay.inputs) == 1:
+                if len(self.users[lay.inputs[0]]) != 1 and lay.inputs[0] != start:
+                    raise NotSeriesParallel(lay)  # read elsewhere too: not a plain sequence
+                self.visit(lay)
+                items.append(L(lay))
+                cur = lay.inputs[0]
+                continue
+            fork = self.idom[cur]
+            self.visit(lay)
+            items.append(self.split(fork, lay))
+            cur = fork
+        items.reverse()
+        return items
+
+    def split(self, fork: int, j: Lyr) -> Item:
+        if j.kind == "concat":
+            dense = self.dense(fork, j)
+            if dense is not None:
+                return dense
+            branches = [self.branch(fork, i) if i != fork else [] for i in j.inputs]
+            item: Item = Concat(branches, j)
+        elif j.kind == "add" and len(j.inputs) == 2:
+            a, b = (self.branch(fork, i) if i != fork else [] for i in j.inputs)
+            body, sc = (a, b) if _size(a) >= _size(b) else (b, a)
+            item = Residual(body, sc if sc else None, j, "")
+            self._auto_shortcut(item, fork)
+        elif j.kind == "mul" and j.inputs[0] == fork and j.inputs[1] != fork:
+            item = Scale(self.branch(fork, j.inputs[1]), j)
+        else:
+            raise NotSeriesParallel(j)
+        # every edge out of the fork must start one of the branches
+        starts = _starts(item)
+        direct = sum(1 for i in j.inputs if i == fork)
+        if len(self.users[fork]) != len(starts) + (1 if direct else 0):
+            raise NotSeriesParallel(j)
+        return item
+
+    def _auto_shortcut(self, r: Residual, fork: int) -> None:
+        """A 1×1 conv + BN (or a zero-pad) shortcut where the shape changes: netdsl's own."""
+        sc = r.shortcut
+        xs, ys = self.lay[fork].shape, r.join.shape
+        if not sc or xs is None or ys is None or xs == ys or len(xs) != 3:
+            return
+        kinds = [i.lay.kind if isinstance(i, L) else "" for i in sc]
+        stride = max(1, -(-xs[1] // ys[1]))
+        if kinds == ["conv", "bn"]:
+            conv, bn = sc[0].lay, sc[1].lay
+            if conv.text() == f"conv1-{ys[0]}" + (f"/{stride}" if stride > 1 else "") + \
+                    " bias off" and bn.text() == "bn":
+                r.auto = "B"
+        elif kinds == ["padshortcut"] and sc[0].lay.text() == \
+                f"padshortcut-{ys[0]}" + (f"/{stride}" if stride > 1 else ""):
+            r.auto = "A"
+
+    def dense(self, fork: int, j: Lyr) -> Dense | None:
+        """concat(x, y1 … yn) where unit k reads concat(x, y1 … y(k-1)): a dense block."""
+        ins = j.inputs
+        if len(ins) < 3 or ins[0] != fork:
+            return None
+        units, concats = [], []
+        for k in range(1, len(ins)):
+            start = ins[k]
+            while len(self.lay[start].inputs) == 1 and start != fork:
+                start = self.lay[start].inputs[0]
+            if k > 1:
+                c = self.lay[start]
+                if c.kind != "concat" or c.inputs != ins[:k]:
+                    return None
+                concats.append(c)
+                self.visit(c)
+            elif start != fork:
+                return None
+            units.append(self.branch(start, ins[k]))
+        n = len(units)
+        if len(self.users[fork]) != n + 1 or any(
+                len(self.users[ins[k]]) != n - k + 1 for k in range(1, n + 1)):
+            return None
+        return Dense(units, j, concats)
+
+
+def _size(items: list[Item]) -> int:
+    return sum(1 if isinstance(i, L) else 2 for i in items)
+
+
+def _starts(item: Item) -> list[Item]:
+    if isinstance(item, Concat):
+        return [b[0] for b in item.branches if b]
+    if isinstance(item, Residual):
+        return [b[0] for b in (item.body, item.shortcut) if b]
+    if isinstance(item, Scale):
+        return [item.gate[0]]
+    return []
+
+
+def structure(net: Net) -> list[Item]:
+    """The nested statements of ``net``; raises NotSeriesParallel naming the first bad join."""
+    return Structurer(net).run()
+
+
+def layers_of(items: list[Item]) -> list[Lyr]:
+    """Every layer of ``items`` in netdsl's build order (body before its join, shortcut last)."""
+    out: list[Lyr] = []
+    for it in items:
+        if isinstance(it, L):
+            out.append(it.lay)
+        elif isinstance(it, Residual):
+            out += layers_of(it.body) + layers_of(it.shortcut or []) + [it.join]
+        elif isinstance(it, Concat):
+            for b in it.branches:
+                out += layers_of(b)
+            out.append(it.join)
+        elif isinstance(it, Scale):
+            out += layers_of(it.gate) + [it.join]
+        else:
+            for k, u in enumerate(it.units):
+                if k:
+                    out.append(it.concats[k - 1])
+                out += layers_of(u)
+            out.append(it.join)
+    return out
+
+
+def walk(items: list[Item]) -> list[Item]:
+    """Every item, nested ones included."""
+    out: list[Item] = []
+    for it in items:
+        out.append(it)
+        if isinstance(it, Residual):
+            out += walk(it.body) + walk(it.shortcut or [])
+        elif isinstance(it, Concat):
+            for b in it.branches:
+                out += walk(b)
+        elif isinstance(it, Scale):
+            out += walk(it.gate)
+        elif isinstance(it, Dense):
+            for u in it.units:
+                out += walk(u)
+    return out
