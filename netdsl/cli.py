@@ -8,6 +8,8 @@ Only this module prints and exits; the library raises NetdslError.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -20,19 +22,24 @@ from .network import Network, load
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
 def _params(pairs: Sequence[str]) -> dict[str, Any]:
+    """--param NAME=VALUE pairs; values are written as in a spec (ASCII digits: ৪ is not 8)."""
     out: dict[str, Any] = {}
     for p in pairs:
         key, sep, value = p.partition("=")
         if not sep or not key:
             raise _Usage(f"--param expects NAME=VALUE, got {p!r}")
-        try:
+        if _INT.fullmatch(value):
             out[key] = int(value)
-        except ValueError:
-            try:
-                out[key] = float(value)
-            except ValueError:
-                raise _Usage(f"--param {key}: {value!r} is not a number") from None
+        elif _FLOAT.fullmatch(value) and math.isfinite(float(value)):
+            out[key] = float(value)
+        else:
+            raise _Usage(f"--param {key}: {ascii(value)} is not a number (ASCII digits, "
+                         "e.g. classes=10)")
     return out
 
 
@@ -191,6 +198,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
+    from .charset import trojan_warnings
+    from .errors import SourceFile
     from .fmt import format_source
     from .fsutil import atomic_write_text
     from .network import read_spec
@@ -199,6 +208,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     for spec in args.specs:
         text = read_spec(spec)
         pretty = format_source(text, spec)
+        for w in trojan_warnings(SourceFile(spec, text)):  # fmt --check must not pass them
+            print(w.render(), file=sys.stderr)
         if args.check:
             if pretty != text:
                 print(f"{spec}: not formatted (netdsl fmt -w {spec})", file=sys.stderr)

@@ -58,7 +58,7 @@ def is_document(path: str | Path) -> bool:
 def split_ref(ref: str) -> tuple[str, int | None]:
     """``paper.md#2`` -> ("paper.md", 2); anything else -> (ref, None)."""
     base, sep, frag = ref.rpartition("#")
-    if sep and frag.isdigit() and is_document(base):
+    if sep and frag.isascii() and frag.isdigit() and is_document(base):
         return base, int(frag)
     return ref, None
 

@@ -199,9 +199,11 @@ def loads(text: str, path: str = "<string>", params: dict[str, Any] | None = Non
           line_offset: int = 0) -> Network:
     """Parse, expand and shape-check spec text. Raises NetdslError."""
     root = parse_text(text, path, line_offset)
-    builder = Builder(root, _load_files(root), params or {})
+    files = _load_files(root)
+    builder = Builder(root, files, params or {})
     graph = builder.run()
-    return Network(graph, builder.header, builder.warnings, text, path)
+    warnings = [w for f in files for w in f.warnings] + builder.warnings
+    return Network(graph, builder.header, warnings, text, path)
 
 
 def load(path: str | Path, params: dict[str, Any] | None = None) -> Network:

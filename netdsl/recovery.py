@@ -7,10 +7,12 @@ accepts it, so the parse goes on and independent errors are reported together.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from lark import Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from .charset import describe
 from .errors import NetdslError, SourceFile, SourceLoc
 
 MAX_ERRORS = 10  # errors reported together; past this, checking stops
@@ -147,8 +149,11 @@ def syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
     line, col = max(1, e.line or 1), max(1, e.column or 1)
     if isinstance(e, UnexpectedCharacters):
         ch = src.line(line)[col - 1: col] or "?"
-        return NetdslError(f"unexpected character {ch!r}", SourceLoc(src, line, col, col + 1),
-                           hint=_expect_hint(e.allowed))
+        hint = _expect_hint(e.allowed)
+        if ch.isdecimal() and not ch.isascii():  # ৪ looks like 8 and is 4: never guess
+            hint = f"numbers are written in ASCII digits: this is {unicodedata.digit(ch)}"
+        return NetdslError(f"unexpected character {describe(ch)}",
+                           SourceLoc(src, line, col, col + 1), hint=hint)
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":

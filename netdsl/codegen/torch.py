@@ -60,9 +60,15 @@ def _class_name(net: Network) -> str:
     return name if name[0].isalpha() else "Net" + name
 
 
+def _visible(text: str) -> str:
+    """``text`` with every character that is not printable as a Python escape: nothing in it
+    can end a comment or a line (CR, LF, U+2028) or reorder what is shown (bidi controls)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def _doc(text: str) -> str:
-    """Text safe inside a triple-quoted docstring."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    """Text safe inside a triple-quoted docstring: no quote or backslash can end it."""
+    return _visible(text.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def _comment(lay: Layer, root: str) -> str:
@@ -70,7 +76,7 @@ def _comment(lay: Layer, root: str) -> str:
         return ""
     line = lay.loc.line + lay.loc.src.line_offset
     where = f"line {line}" if lay.loc.src.path == root else f"{Path(lay.loc.src.path).name}:{line}"
-    return f"  # {where}"
+    return f"  # {_visible(where)}"
 
 
 class _Modules:
@@ -86,9 +92,10 @@ class _Modules:
         expr, is_dict = self.paths[parent]
         if part.isidentifier() and not keyword.iskeyword(part):
             return f"{expr}.{part}", f"{expr}.{part} = {{}}"
+        key = f'"{_doc(part)}"'
         if is_dict:
-            return f'{expr}["{part}"]', f'{expr}["{part}"] = {{}}'
-        return f'{expr}._modules["{part}"]', f'{expr}.add_module("{part}", {{}})'
+            return f"{expr}[{key}]", f"{expr}[{key}] = {{}}"
+        return f"{expr}._modules[{key}]", f"{expr}.add_module({key}, {{}})"
 
     def add(self, lay: Layer, ctor: str, comment: str) -> str:
         parts = lay.name.split(".")
