@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -48,13 +49,41 @@ class _Usage(Exception):
 
 
 def _load(args: argparse.Namespace, spec: str) -> Network:
-    net = load(spec, _params(args.param))
+    net = load(spec, _params(args.param), args.include_path)
     for w in net.warnings:
         print(w.render(), file=sys.stderr)
     if args.strict and net.warnings:
         raise NetdslError(f"{len(net.warnings)} warning(s) treated as errors (--strict)",
                           path=spec)
     return net
+
+
+def default_output(spec: str, ext: str) -> str:
+    """The output of a spec when no -o is given: a plain file name in the current directory,
+    from the spec's file name (never from the spec's text, which could name any path).
+
+    ``specs/cifar.net`` -> ``cifar.onnx``, ``paper.md#2`` -> ``paper-2.onnx``.
+    """
+    from .embedded import split_ref
+
+    base, n = split_ref(spec)
+    stem = Path(base).stem + (f"-{n}" if n is not None else "")
+    stem = re.sub(r"[^\w.-]+|\.\.+", "_", stem.lstrip(".-"), flags=re.ASCII)
+    return (stem or "model") + ext
+
+
+def _output(args: argparse.Namespace, net: Network, ext: str, *inputs: str | None) -> str:
+    """The file a writing command writes: ``-o`` or the default, checked before any work."""
+    from .fsutil import refuse_inputs, resolve_target
+
+    if args.output == "":
+        raise _Usage("-o: the file name is empty")
+    out = args.output if args.output is not None else default_output(args.spec, ext)
+    if ext != ".py" and out == "-":
+        raise _Usage(f"-o -: {ext} output is a file, not standard output")
+    resolve_target(out)
+    refuse_inputs(out, [*net.files, *(i for i in inputs if i)])
+    return out
 
 
 def _expand_documents(specs: Sequence[str]) -> list[str]:
@@ -113,10 +142,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     net = _load(args, args.spec)
     weights = None
     source = args.weights or args.weights_by_order
+    out = _output(args, net, ".onnx", source)
     if source:
         weights = match_weights(net, read_checkpoint(source), by_order=bool(args.weights_by_order),
                                 path=source)
-    out = args.output or f"{net.name}.onnx"
     data = compile_onnx(net, out, weights, seed=args.seed)
     if data:
         print(f"netdsl: the weights exceed protobuf's 2 GB limit: stored as external data in "
@@ -133,12 +162,13 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from .fsutil import atomic_write_text
 
     net = _load(args, args.spec)
+    out = None if args.output in (None, "-") else _output(args, net, ".py")
     src = to_torch_source(net, aux=not args.no_aux)
-    if args.output in (None, "-"):
+    if out is None:
         sys.stdout.write(src)
     else:
-        atomic_write_text(args.output, src)
-        print(f"wrote {args.output}", file=sys.stderr)
+        atomic_write_text(out, src)
+        print(f"wrote {out}: PyTorch source, {src.count(chr(10)):,} lines")
     return EXIT_OK
 
 
@@ -182,7 +212,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_draw(args: argparse.Namespace) -> int:
     from .draw import draw
 
-    draw(_load(args, args.spec), args.output, args.depth, args.rankdir)
+    net = _load(args, args.spec)
+    out = _output(args, net, ".svg")
+    draw(net, out, args.depth, args.rankdir)
+    print(f"wrote {out}: {len(net.layers())} layers"
+          + (f", scopes {args.depth} deep as single nodes" if args.depth is not None else ""))
     return EXIT_OK
 
 
@@ -217,6 +251,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         elif args.write:
             if pretty != text:
                 atomic_write_text(spec, pretty)
+                print(f"wrote {spec}")
         else:
             sys.stdout.write(pretty)
     return status
@@ -227,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 "the papers' notation into checked, runnable models.")
     p.add_argument("--version", action="version", version=f"netdsl {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def include_path(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                        help="a directory 'include' may read besides the spec's own directory "
+                             "tree and netdsl's block libraries (repeatable)")
 
     def spec_cmd(name: str, func: Callable[[argparse.Namespace], int], help: str,
                  many: bool = False) -> argparse.ArgumentParser:
@@ -240,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a 'param' of the spec, e.g. classes=10")
         sp.add_argument("--strict", action="store_true", help="treat warnings as errors")
+        include_path(sp)
         sp.set_defaults(func=func)
         return sp
 
@@ -251,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--training", action="store_true",
                     help="include auxiliary heads (training form)")
     sp = spec_cmd("compile", cmd_compile, "lower a spec to an ONNX model (inference form)")
-    sp.add_argument("-o", "--output", metavar="MODEL.onnx", help="default: NAME.onnx")
+    sp.add_argument("-o", "--output", metavar="MODEL.onnx",
+                    help="default: the spec's file name with .onnx, in the current directory")
     w = sp.add_mutually_exclusive_group()
     w.add_argument("--weights", metavar="FILE",
                    help="a .pt state_dict or .safetensors file with netdsl's tensor names")
@@ -268,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override a 'param' of a spec")
     sp.add_argument("--strict", action="store_true", help="treat a spec's warnings as errors")
+    include_path(sp)
     sp.set_defaults(func=cmd_run)
     sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                     help="cuda fails rather than falling back to the CPU (default auto)")
@@ -276,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
     sp.add_argument("--seed", type=int, default=0, help="seed of random input and weights")
     sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot)")
-    sp.add_argument("-o", "--output", required=True, metavar="FILE",
-                    help="output file: *.svg, *.png, *.pdf or *.dot")
+    sp.add_argument("-o", "--output", metavar="FILE",
+                    help="*.svg, *.png, *.pdf or *.dot (default: the spec's file name with .svg, "
+                         "in the current directory)")
     sp.add_argument("--depth", type=int, default=None, metavar="N",
                     help="draw scopes N levels deep as single nodes (default: every layer)")
     sp.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
@@ -301,13 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files."""
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so atomic writes remove their temporary files."""
     raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        signal.signal(signal.SIGTERM, on_sigterm)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: keep ignoring
+                signal.signal(sig, on_sigterm)
     except ValueError:  # not the main thread: keep the default
         pass
     parser = build_parser()

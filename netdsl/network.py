@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,12 +37,13 @@ class Network:
     """A checked network: its graph IR, header facts and per-layer costs."""
 
     def __init__(self, graph: NetGraph, header: Header, warnings: list[NetdslWarning],
-                 source: str, path: str) -> None:
+                 source: str, path: str, files: tuple[str, ...] = ()) -> None:
         self.graph = graph
         self.header = header
         self.warnings = warnings
         self.source = source
         self.path = path
+        self.files = files  # the spec and every file it includes: what an output may not be
 
     @property
     def name(self) -> str:
@@ -156,15 +158,59 @@ def read_spec(path: str | Path) -> str:
                           hint="save the spec as UTF-8") from None
 
 
-def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
+SPEC_SUFFIX = ".net"
+
+
+def library_dirs() -> list[Path]:
+    """The block libraries netdsl ships: an include may always read these."""
+    here = Path(__file__).resolve().parent
+    return [d for d in (here / "specs" / "lib", here.parent / "specs" / "lib") if d.is_dir()]
+
+
+class IncludePolicy:
+    """Where ``include`` may read: the root spec's directory tree, netdsl's block libraries
+    and the directories the user names (``--include-path``). Nothing else is opened, so a spec
+    from elsewhere cannot make netdsl read (and echo in errors) ``/etc/passwd``."""
+
+    def __init__(self, root: A.SpecFile, include_path: Sequence[str | Path] = ()) -> None:
+        self.extra = [Path(d) for d in include_path]
+        self.roots = [_real(Path(root.src.path).parent, None),
+                      *(_real(d, None) for d in [*library_dirs(), *self.extra])]
+
+    def resolve(self, inc: A.Include, base: Path) -> Path:
+        """The real path of an include, or a NetdslError that does not read the file."""
+        target = _real(base / inc.path, inc)
+        if not any(target.is_relative_to(r) for r in self.roots):
+            raise NetdslError(f'cannot include "{inc.path}": it is outside the spec\'s '
+                              "directory and netdsl's block libraries", inc.loc,
+                              hint="copy the library next to the spec, or allow its directory "
+                                   "with --include-path DIR")
+        if target.suffix != SPEC_SUFFIX:
+            raise NetdslError(f'cannot include "{inc.path}": only {SPEC_SUFFIX} block libraries '
+                              "can be included", inc.loc, hint="include a .net file")
+        return target
+
+
+def _real(p: Path, inc: A.Include | None) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a NUL in the name
+        why = "a symlink loop" if isinstance(e, RuntimeError) else str(e)
+        if inc is None:
+            raise NetdslError(f"cannot resolve {p}: {why}") from None
+        raise NetdslError(f'cannot include "{inc.path}": {why}', inc.loc) from None
+
+
+def _load_files(root: A.SpecFile, include_path: Sequence[str | Path] = ()) -> list[A.SpecFile]:
     """The root and every file it includes (transitively), includes first."""
     order: list[A.SpecFile] = []
     seen: dict[Path, A.SpecFile] = {}
+    policy = IncludePolicy(root, include_path)
 
     def visit(spec: A.SpecFile, stack: list[Path]) -> None:
         for inc in spec.includes:
             base = Path(spec.src.path).parent
-            target = (base / inc.path).resolve()
+            target = policy.resolve(inc, base)
             if target in stack:
                 cycle = " -> ".join(p.name for p in [*stack[stack.index(target):], target])
                 raise NetdslError(f"include cycle: {cycle}", inc.loc,
@@ -191,33 +237,40 @@ def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
                 raise
             order.append(lib)
 
-    visit(root, [Path(root.src.path).resolve()])
+    visit(root, [_real(Path(root.src.path), None)])
     return [*order, root]
 
 
 def loads(text: str, path: str = "<string>", params: dict[str, Any] | None = None,
-          line_offset: int = 0) -> Network:
-    """Parse, expand and shape-check spec text. Raises NetdslError."""
+          line_offset: int = 0, include_path: Sequence[str | Path] = ()) -> Network:
+    """Parse, expand and shape-check spec text. Raises NetdslError.
+
+    ``include_path``: directories that ``include`` may read besides the spec's own directory
+    tree and netdsl's block libraries.
+    """
     root = parse_text(text, path, line_offset)
-    files = _load_files(root)
+    files = _load_files(root, include_path)
     builder = Builder(root, files, params or {})
     graph = builder.run()
     warnings = [w for f in files for w in f.warnings] + builder.warnings
-    return Network(graph, builder.header, warnings, text, path)
+    return Network(graph, builder.header, warnings, text, path,
+                   tuple(f.src.path for f in files))
 
 
-def load(path: str | Path, params: dict[str, Any] | None = None) -> Network:
+def load(path: str | Path, params: dict[str, Any] | None = None,
+         include_path: Sequence[str | Path] = ()) -> Network:
     """Load and check a ``.net`` spec file. Raises NetdslError (located where possible).
 
     Args:
         path: the spec file, or a spec embedded in a Markdown/LaTeX document: ``paper.md#2``
             (the second; ``paper.md`` alone when it holds one).
         params: overrides for the spec's ``param`` values, e.g. ``{"classes": 10}``.
+        include_path: further directories ``include`` may read (see ``loads``).
     """
     from . import embedded  # small; imported here because it imports this module
 
     if embedded.is_document_ref(str(path)):
-        return embedded.load_embedded(str(path), params)
-    return loads(read_spec(path), str(path), params)
+        return embedded.load_embedded(str(path), params, include_path)
+    return loads(read_spec(path), str(path), params, include_path=include_path)
 
 

@@ -201,6 +201,9 @@ class _ToAst(Transformer):
         return spec
 
     def network(self, meta: Any, c: list[Token]) -> A.Setting:
+        if not _unquote(c[0]).strip():
+            raise NetdslError("the network name is empty", self._tloc(c[0]),
+                              hint='name it, e.g. network cifar_cnn "A CIFAR-10 CNN"')
         return A.Setting("network", tuple(_unquote(t) for t in c), self._loc(meta))
 
     def input(self, meta: Any, c: list[Token]) -> A.Setting:
