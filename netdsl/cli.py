@@ -48,6 +48,20 @@ class _Usage(Exception):
     pass
 
 
+def _seed(text: str) -> int:
+    """A --seed: a whole number ≥ 0 in ASCII digits (numpy's generators refuse negatives)."""
+    if not re.fullmatch(r"[0-9]{1,30}", text):
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    """A --batch or --repeat: a whole number ≥ 1 in ASCII digits."""
+    if not re.fullmatch(r"[0-9]{1,30}", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return int(text)
+
+
 def _load(args: argparse.Namespace, spec: str) -> Network:
     net = load(spec, _params(args.param), args.include_path)
     for w in net.warnings:
@@ -175,25 +189,18 @@ def cmd_emit(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .runtime import check_input, open_session, time_runs
+    from .runtime import check_input, open_session, random_input, read_input, time_runs
 
-    if args.batch < 1 or args.repeat < 1:
-        raise _Usage("--batch and --repeat must be at least 1")
     model: Any = args.model
     if args.model.endswith(".net") or "#" in args.model:  # a spec (or a document's spec)
+        from .codegen.memory import check_fits
         from .codegen.onnx import lower, serialize
 
-        model = serialize(*lower(_load(args, args.model), seed=args.seed))
+        net = _load(args, args.model)
+        check_fits(net, "run it", copies=3, batch=args.batch)  # ours, serialized, onnxruntime's
+        model = serialize(*lower(net, seed=args.seed))
     s = open_session(model, args.device)
-    if args.input:
-        try:
-            x = np.load(args.input, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise NetdslError(f"cannot read input: {e}", path=args.input,
-                              hint="give a .npy file (numpy.save)") from None
-    else:
-        dims = [d if isinstance(d, int) else args.batch for d in s.input_shape]
-        x = np.random.default_rng(args.seed).standard_normal(dims, dtype=np.float32)
+    x = read_input(args.input, s) if args.input else random_input(s, args.batch, args.seed)
     x = check_input(s, x)
     y, times = time_runs(s, x, args.repeat)
     ms = np.asarray(times) * 1e3
@@ -300,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--weights-by-order", metavar="FILE",
                    help="a checkpoint of the same architecture with other names (another "
                         "library's), matched by order and refused when a shape differs")
-    sp.add_argument("--seed", type=int, default=0, help="seed of the initialization (default 0)")
+    sp.add_argument("--seed", type=_seed, default=0,
+                    help="seed of the initialization (default 0)")
     sp = spec_cmd("emit", cmd_emit, "write standalone PyTorch source for a spec")
     sp.add_argument("-o", "--output", metavar="MODEL.py", help="default: standard output")
     sp.add_argument("--no-aux", action="store_true", help="leave out auxiliary heads")
@@ -314,10 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_run)
     sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                     help="cuda fails rather than falling back to the CPU (default auto)")
-    sp.add_argument("--batch", type=int, default=1, help="batch size of the random input")
+    sp.add_argument("--batch", type=_count, default=1, help="batch size of the random input")
     sp.add_argument("--input", metavar="X.npy", help="input array instead of random data")
-    sp.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
-    sp.add_argument("--seed", type=int, default=0, help="seed of random input and weights")
+    sp.add_argument("--repeat", type=_count, default=10, help="timed runs (default 10)")
+    sp.add_argument("--seed", type=_seed, default=0, help="seed of random input and weights")
     sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot)")
     sp.add_argument("-o", "--output", metavar="FILE",
                     help="*.svg, *.png, *.pdf or *.dot (default: the spec's file name with .svg, "

@@ -123,8 +123,9 @@ def _source(net: Network, aux: bool) -> tuple[str, str]:
     layers = [lay for lay in net.graph.layers()
               if lay.op != "input" and (aux or not lay.aux)]
     outputs = [o for o in net.graph.outputs if aux or not net.graph[o].aux]
-    # liveness: the index of each value's last reader; graph outputs live to the end
-    last: dict[str, int] = {}
+    # liveness: the index of each value's last reader (its own for a value nobody reads, as in
+    # a dead branch the checker warns about); graph outputs live to the end
+    last: dict[str, int] = {INPUT: -1, **{lay.name: i for i, lay in enumerate(layers)}}
     for i, lay in enumerate(layers):
         for src in lay.inputs:
             last[src] = i
