@@ -16,7 +16,7 @@ from .errors import NetdslError, NetdslWarning
 from .ir import INPUT, Layer, NetGraph, Shape
 from .parser import MAX_SPEC_CHARS, parse_text
 
-MAX_SPEC_BYTES = MAX_SPEC_CHARS  # a spec is text a person wrote or a search loop generated
+MAX_SPEC_BYTES = 4 * MAX_SPEC_CHARS  # a file: a spec, or a paper (LaTeX, Markdown) around specs
 
 
 @dataclass(frozen=True, slots=True)

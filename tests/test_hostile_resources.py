@@ -258,3 +258,28 @@ def test_unused_branches_emit_and_build(tmp_path: Path) -> None:
         y = m(torch.from_numpy(x)).numpy()
     ref = netdsl.run_onnx(netdsl.to_onnx(net, seed=3), x)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+# ---- 13. the spec size limit keeps check fast: specs past it are refused at once -----------------
+LIMIT = 64 << 10
+BULK = {"one-word statements": "relu\n", "convs reading 64 defaults": "conv3-4\n",
+        "error lines": "conv3-0\n", "concat branches": " | relu"}
+
+
+@pytest.mark.parametrize("kind", sorted(BULK))
+def test_specs_past_the_size_limit_are_refused_before_parsing(kind: str) -> None:
+    """At 256 KiB these took 5-12 s; the limit is now 64 Ki characters (check ≤ 2 s at it)."""
+    head = "input 3x8x8\n" + ("default conv bias=off\n" * 64 if "defaults" in kind else "")
+    body = BULK[kind] * (LIMIT // len(BULK[kind]) + 1)
+    text = head + (f"concat {{ relu{body} }}\n" if "concat" in kind else body)
+    t = time.process_time()
+    with pytest.raises(netdsl.NetdslError, match="more than the limit of 65,536"):
+        netdsl.loads(text)
+    assert time.process_time() - t < 0.5
+
+
+def test_the_documented_limit_is_the_real_one() -> None:
+    from netdsl.parser import MAX_SPEC_CHARS
+
+    assert MAX_SPEC_CHARS == LIMIT
+    assert "| spec size | 64 Ki characters |" in (ROOT / "README.md").read_text(encoding="utf-8")
