@@ -11,7 +11,6 @@ while shape checks that would only repeat the first error are skipped.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,7 @@ from .errors import (
     did_you_mean,
 )
 from .header import Header, evaluate, read_header
-from .ir import INPUT, Layer, NetGraph, Shape
+from .ir import INPUT, Layer, NetGraph
 from .limits import (  # noqa: F401  (re-exported: the limits are part of this module's contract)
     MAX_DEFAULT_WORDS,
     MAX_ELEMENTS,
@@ -38,6 +37,7 @@ from .limits import (  # noqa: F401  (re-exported: the limits are part of this m
     MAX_PARAMS,
     LayerEstimate,
 )
+from .ops.structure import InputAttrs
 from .passes.unused import unused_outputs
 from .recovery import MAX_ERRORS, collect
 
@@ -151,20 +151,21 @@ class Builder(Constructs):
         if any(s is None for s in ins):  # after an error upstream: shapes unknown, not checked
             self.graph.add(Layer(full, op.name, inputs, attrs, loc, None, aux))  # type: ignore[arg-type]
             return full
+        op.check_layouts(ins, loc)
         try:
             out = op.infer(attrs, ins, loc)
         except NetdslShapeError as e:
             raise self._name_operands(e, inputs, labels) from None
-        elements = math.prod(int(d) for d in out[1:])
-        if elements > MAX_ELEMENTS:
-            raise NetdslError(f"{op.name} output {_dims(out)} has {elements:,} elements, more "
+        assert out.layout in (op.produces or {ins[0].layout}), (op.name, out)
+        if out.numel > MAX_ELEMENTS:
+            raise NetdslError(f"{op.name} output {out} has {out.numel:,} elements, more "
                               f"than the limit of {MAX_ELEMENTS:,} per tensor", loc,
                               hint="check the channel counts and the input size")
         params = op.params(attrs, ins)
         if params > MAX_PARAMS:
             raise NetdslError(f"{op.name} has {params:,} parameters, more than the limit of "
                               f"{MAX_PARAMS:,} per layer", loc,
-                              hint=f"its input is {_dims(ins[0])}: is a pooling layer missing?")
+                              hint=f"its input is {ins[0]}: is a pooling layer missing?")
         for w in op.warnings(attrs, ins, loc):
             key = f"{w.loc}: {w.message}"  # a block line warns once per distinct case
             if key not in self._warned:
@@ -307,7 +308,7 @@ class Builder(Constructs):
                             labels=labels if k == 0 else None)
             xs = (out,)
             explicit_next = k + 1 < len(c.layers)
-            if op.weight_layer and self.header.activation and not explicit_next:
+            if op.takes_activation and self.header.activation and not explicit_next:
                 act = ops.OPS[self.header.activation]
                 out = self.node(act, act.Attrs(), xs, lay.loc, scope, aux=aux)
                 self.auto_acts.add(out)
@@ -469,7 +470,7 @@ class Builder(Constructs):
                 "the spec has no layers", path=self.root.src.path,
                 hint="add layers after the header, e.g. 'conv3-64; FC-10'"))
         if h.input is not None and self.root.body:
-            self.graph.add(Layer(INPUT, "input", (), None, None, ("N", *h.input)))
+            self.graph.add(Layer(INPUT, "input", (), InputAttrs(h.input), None, h.input))
             try:
                 out = self.body(tuple(self.root.body), INPUT, Scope(""), dict(h.params), False)
                 self.graph.outputs.insert(0, out)
@@ -494,7 +495,7 @@ class Builder(Constructs):
                     moved[n] = lay.inputs[0]
                     self.graph.remove_passthrough(n)
                     break
-                if lay.op == "input" or not ops.OPS[lay.op].transparent:
+                if not ops.OPS[lay.op].transparent:
                     break
                 n = lay.inputs[0]
         self.graph.outputs = [moved.get(o, o) for o in outputs]
@@ -503,10 +504,6 @@ class Builder(Constructs):
 def _signature(b: A.BlockDef) -> str:
     ps = ", ".join(p if d is None else f"{p}=…" for p, d in b.params)
     return f"{b.name}({ps}) is defined at line {b.loc.line} of {b.loc.src.path}"
-
-
-def _dims(s: Shape) -> str:
-    return "×".join(str(d) for d in s[1:])
 
 
 def _loc(e: Any) -> SourceLoc:

@@ -132,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         if not args.quiet:
             print(f"{spec}: ok ({len(net.layers())} layers, {net.params:,} params, "
-                  f"{net.macs / 1e9:.2f} GMACs, output {'×'.join(map(str, net.output_shape[1:]))})")
+                  f"{net.macs / 1e9:.2f} GMACs, output {net.output})")
     return EXIT_ERROR if failed else EXIT_OK
 
 

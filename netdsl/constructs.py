@@ -72,8 +72,8 @@ class Constructs:
             sc = self.body(c.extra[0], x, self.fresh(scope, "downsample"), env, aux)
         elif (xs == ys and opts["shortcut"] != "c") or xs is None or ys is None:
             sc = x
-        elif len(xs) != 4 or len(ys) != 4:
-            raise NetdslError(f"residual body changes the shape {_dims(xs)} -> {_dims(ys)}",
+        elif not xs.layout.is_map or ys.layout is not xs.layout:
+            raise NetdslError(f"residual body changes the shape {xs} -> {ys}",
                               c.loc, hint="no projection exists between these shapes")
         else:
             sc = self._project(c, x, xs, ys, opts, scope, aux)
@@ -82,24 +82,23 @@ class Constructs:
 
     def _project(self: Builder, c: A.Construct, x: str, xs: Shape, ys: Shape, opts: dict[str, str],
                  scope: Scope, aux: bool) -> str:
-        hx, hy = int(xs[2]), int(ys[2])
-        stride = max(1, -(-hx // hy))
-        if -(-hx // stride) != hy or -(-int(xs[3]) // stride) != int(ys[3]):
-            raise NetdslError(f"residual shortcut cannot map {_dims(xs)} to {_dims(ys)}",
+        stride = max(1, -(-xs.spatial[0] // ys.spatial[0]))
+        if any(-(-nx // stride) != ny for nx, ny in zip(xs.spatial, ys.spatial, strict=True)):
+            raise NetdslError(f"residual shortcut cannot map {xs} to {ys}",
                               c.loc, hint="the body may only change channels and divide the "
                                           "spatial size by a whole stride")
         if opts["shortcut"] == "a":
-            if int(ys[1]) < int(xs[1]):
-                raise NetdslError(f"option A shortcut cannot reduce {xs[1]} channels to "
-                                  f"{ys[1]}", c.loc, hint="use shortcut=B (projection)")
+            if ys.channels < xs.channels:
+                raise NetdslError(f"option A shortcut cannot reduce {xs.channels} channels to "
+                                  f"{ys.channels}", c.loc, hint="use shortcut=B (projection)")
             op = ops.OPS["padshortcut"]
-            attrs = ops.structure.PadShortcutAttrs(int(ys[1]), (stride, stride))
+            attrs = ops.structure.PadShortcutAttrs(ys.channels, (stride,))
             return self.node(op, attrs, (x,), c.loc, scope, name="shortcut", aux=aux)
         sub = self.fresh(scope, "downsample")
         conv = ops.OPS["conv"]
         words = self.defaults.get("conv", ())
         args = self.layer_args(conv, A.LayerAst("conv1", c.loc, None, None, words), "1", {})
-        args.channels, args.stride, args.options["pad"] = int(ys[1]), stride, 0
+        args.channels, args.stride, args.options["pad"] = ys.channels, stride, 0
         args.options.pop("groups", None)
         if opts["projection"] == "convbn":  # a bias before BN is redundant
             args.options["bias"] = False
@@ -149,7 +148,3 @@ class Constructs:
             raise NetdslError("aux head is empty", c.loc)
         self.graph.outputs.append(out)
         return x
-
-
-def _dims(s: Shape) -> str:
-    return "×".join(str(d) for d in s[1:])

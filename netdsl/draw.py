@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from . import ops
 from .errors import NetdslError
 from .fsutil import atomic_write
-from .ir import INPUT, Layer
+from .ir import Layer
 from .network import Network
 
 if TYPE_CHECKING:
@@ -55,17 +55,17 @@ def _scope(name: str) -> tuple[str, ...]:
 
 
 def _shape(lay: Layer) -> str:
-    return "×".join(str(d) for d in lay.out[1:])
+    return str(lay.out)
 
 
 def _foldable(net: Network, lay: Layer, users: dict[str, int]) -> bool:
     """An elementwise one-input layer (activation, BN, dropout, LRN, soft-max) whose producer
     feeds only it: drawn inside the producer's node, as ``conv3-64 +relu``."""
-    if lay.op == "input" or len(lay.inputs) != 1:
+    if len(lay.inputs) != 1:
         return False
     op, src = ops.OPS[lay.op], net.graph[lay.inputs[0]]
     return (op.arity == 1 and op.kernel_field is None and lay.out == src.out
-            and users.get(src.name, 0) == 1 and src.name != INPUT
+            and users.get(src.name, 0) == 1 and ops.OPS[src.op].arity != 0
             and _scope(src.name) == _scope(lay.name) and src.name not in net.graph.outputs
             and op.macs(lay.attrs, (src.out,), lay.out) == 0)
 
@@ -127,14 +127,14 @@ def _kind(net: Network, node: _Node) -> str:
     if node.block is not None:
         return "block"
     head = node.members[0]
-    if head.op == "input":
-        return "input"
     op = ops.OPS[head.op]
-    if op.weight_layer:
+    if op.arity == 0:
+        return "input"
+    if op.counts_in_depth:
         return "weight"
     if op.arity != 1:
         return "join"
-    if op.kernel_field is not None or net.graph[head.inputs[0]].out[2:] != head.out[2:]:
+    if op.kernel_field is not None or net.graph[head.inputs[0]].out.spatial != head.out.spatial:
         return "pool"
     return "other"
 
@@ -149,10 +149,10 @@ def _contents(net: Network, node: _Node) -> list[str]:
     assert node.block is not None
     one = node.members[:len(node.members) // node.repeat]
     shown = [m for m in one
-             if ops.OPS[m.op].weight_layer or ops.OPS[m.op].kernel_field is not None]
+             if ops.OPS[m.op].counts_in_depth or ops.OPS[m.op].kernel_field is not None]
     depth = node.block.count(".") + 1
     if len(shown) > _LIST_MAX:
-        k = sum(1 for m in shown if ops.OPS[m.op].weight_layer)
+        k = net.depth_of(m.name for m in one)  # the papers' depth of the block
         count = f"{k} weight layers" if k else f"{len(one)} layers"
         blocks = {_scope(m.name)[depth:depth + 1] for m in one} - {()}
         return [f"{_plural(blocks)}, {count}"] if len(blocks) > 1 else [count]
@@ -186,7 +186,7 @@ def _label(net: Network, node: _Node, title: str) -> str:
                 f'<font point-size="9" color="#555555">{e(_si(params))} params · '
                 f"{e(_shape(last))}</font>>")
     head = node.members[0]
-    if head.op == "input":
+    if ops.OPS[head.op].arity == 0:
         return f"<<b>input</b><br/>{small}>"
     text = f"<b>{e(_notation(net, head))}</b>"
     text += "".join(f" +{e(_notation(net, m))}" for m in node.members[1:])

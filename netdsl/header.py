@@ -11,10 +11,13 @@ from . import ast as A
 from . import ops
 from .errors import NetdslCascadeError, NetdslError, SourceLoc, did_you_mean
 from .limits import MAX_ELEMENTS
+from .shape import Shape, input_shape
 
 INITS = {"he": "he", "kaiming": "he", "glorot": "glorot", "xavier": "glorot"}
 MAX_INT = 1 << 62  # parameter arithmetic beyond this is refused, not computed
 FAILED = object()  # the value of a param whose definition had an error
+INPUT_HINT = ("input C×H×W (3x224x224), C×L (1x16000), C×D×H×W (3x16x112x112), "
+              "a feature count (4096) or L×D tokens (197x768 tokens)")
 
 
 @dataclass
@@ -23,7 +26,7 @@ class Header:
 
     name: str = "network"
     title: str | None = None
-    input: tuple[int, ...] | None = None
+    input: Shape | None = None
     params: dict[str, Any] = field(default_factory=dict)
     cite: str | None = None
     init: tuple[str, str] = ("he", "normal")
@@ -115,14 +118,22 @@ def _setting(h: Header, s: A.Setting, overrides: dict[str, Any]) -> None:
         h.name = str(s.values[0])
         h.title = str(s.values[1]) if len(s.values) > 1 else None
     elif s.key == "input":
-        dims = tuple(int(v) for v in s.values)  # type: ignore[call-overload]
-        if any(d < 1 for d in dims) or len(dims) not in (1, 3):
-            raise NetdslError(f"input must be C×H×W or a feature count, got "
-                              f"{'×'.join(map(str, dims))}", s.loc, hint="e.g. input 3x224x224")
+        dims = tuple(v for v in s.values if isinstance(v, int))
+        words = [str(v) for v in s.values if isinstance(v, str)]
+        if words and words != ["tokens"]:
+            raise NetdslError(f"unknown input layout '{words[0]}'", s.loc,
+                              hint=did_you_mean(words[0], ["tokens"]) or INPUT_HINT)
+        shape = input_shape(dims, tokens=bool(words))
+        got = "×".join(map(str, dims)) + (" tokens" if words else "")
+        if shape is None:
+            raise NetdslError(f"input {got} fits no layout", s.loc, hint=INPUT_HINT)
+        if any(d < 1 for d in dims):
+            raise NetdslError(f"input sizes must be at least 1, got {got}", s.loc,
+                              hint=INPUT_HINT)
         if math.prod(dims) > MAX_ELEMENTS or any(d >= ops.MAX_DIM for d in dims):
             raise NetdslError("input is absurdly large", s.loc,
                               hint=f"at most {MAX_ELEMENTS:,} elements, each size below 2**31")
-        h.input = dims
+        h.input = shape
     elif s.key == "param":
         name, expr = s.values
         h.params[str(name)] = overrides.get(str(name), evaluate(expr, h.params))  # type: ignore[arg-type]

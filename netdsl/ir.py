@@ -9,25 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import networkx as nx
 
 from .errors import SourceLoc
+from .shape import Shape
 
-Shape = tuple[int | str, ...]  # ("N", C, H, W): the batch is the symbolic "N"
+__all__ = ["INPUT", "Attrs", "Layer", "NetGraph", "Shape"]
 
-INPUT = "input"  # name of the graph's input node
+INPUT = "input"  # the name the builder gives the graph's input node (and `from input` reads)
+
+
+class Attrs(Protocol):
+    """An op's settings: an instance of its frozen ``OpDef.Attrs`` dataclass."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class Layer:
-    """One node: an op applied to named inputs, with its typed attrs and inferred shape."""
+    """One node: an op applied to named inputs, with its typed attrs and inferred shape.
+
+    The network's input is a node too (op ``input``, no inputs, its shape in its attrs).
+    """
 
     name: str
     op: str
     inputs: tuple[str, ...]
-    attrs: Any
+    attrs: Attrs
     loc: SourceLoc | None
     out: Shape
     aux: bool = False  # belongs to an auxiliary (training-only) head
@@ -38,10 +48,13 @@ class NetGraph:
 
     def __init__(self) -> None:
         self.g: nx.DiGraph = nx.DiGraph()
+        self.input = INPUT  # the input node (op ``input``)
         self.outputs: list[str] = []  # main output first, then auxiliary outputs
 
     def add(self, layer: Layer) -> None:
+        """Add a node; its inputs must be nodes already (so every node has a known shape)."""
         assert layer.name not in self.g, layer.name
+        assert all(i in self.g for i in layer.inputs), (layer.name, layer.inputs)
         self.g.add_node(layer.name, layer=layer)
         for src in layer.inputs:
             self.g.add_edge(src, layer.name)

@@ -77,7 +77,7 @@ class LayerEstimate:
         match u:
             case A.Chain(layers=layers):
                 op, _ = ops.lookup(layers[-1].keyword)
-                act = 1 if self.activation and op is not None and op.weight_layer else 0
+                act = 1 if self.activation and op is not None and op.takes_activation else 0
                 return len(layers) + act
             case A.Group(body=body):
                 return self._nested(lambda: self.body(body, env))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,8 +12,9 @@ from . import ast as A
 from . import ops
 from .build import MAX_INCLUDE_DEPTH, Builder, Header
 from .errors import NetdslError, NetdslWarning
-from .ir import INPUT, Layer, NetGraph, Shape
+from .ir import Layer, NetGraph
 from .parser import MAX_SPEC_CHARS, parse_text
+from .shape import Shape
 
 MAX_SPEC_BYTES = 4 * MAX_SPEC_CHARS  # a file: a spec, or a paper (LaTeX, Markdown) around specs
 
@@ -25,12 +25,13 @@ class LayerInfo:
 
     name: str
     op: str  # the papers' notation: conv3-64, maxpool, FC-4096
-    shape: Shape
+    shape: tuple[int | str, ...]  # the output with its batch axis: ("N", 64, 112, 112)
     params: int
     macs: int
     activations: int  # output elements per image (0 for in-place ops)
     aux: bool
     line: int | None
+    out: Shape  # the output's layout and sizes
 
 
 class Network:
@@ -50,29 +51,39 @@ class Network:
         return self.header.name
 
     @property
-    def input_shape(self) -> Shape:
-        return self.graph[INPUT].out
+    def input(self) -> Shape:
+        return self.graph[self.graph.input].out
 
     @property
-    def output_shape(self) -> Shape:
+    def output(self) -> Shape:
+        """The main output's shape."""
         return self.graph[self.graph.outputs[0]].out
+
+    @property
+    def input_shape(self) -> tuple[int | str, ...]:
+        """The input with its batch axis, as ONNX declares it: ``("N", 3, 224, 224)``."""
+        return self.input.batched()
+
+    @property
+    def output_shape(self) -> tuple[int | str, ...]:
+        return self.output.batched()
 
     def in_shapes(self, layer: Layer) -> tuple[Shape, ...]:
         return tuple(self.graph[i].out for i in layer.inputs)
 
     @cached_property
     def rows(self) -> list[LayerInfo]:
-        """Every layer, auxiliary heads included (flagged), in topological order."""
+        """Every layer but the input, auxiliary heads included (flagged), in topological order."""
         rows = []
         for lay in self.graph.layers():
-            if lay.op == "input":
-                continue
             op = ops.OPS[lay.op]
+            if op.arity == 0:
+                continue
             ins = self.in_shapes(lay)
-            acts = 0 if op.inplace else math.prod(int(d) for d in lay.out[1:])
-            rows.append(LayerInfo(lay.name, op.notation(lay.attrs, ins), lay.out,
+            acts = 0 if op.inplace else lay.out.numel
+            rows.append(LayerInfo(lay.name, op.notation(lay.attrs, ins), lay.out.batched(),
                                   op.params(lay.attrs, ins), op.macs(lay.attrs, ins, lay.out),
-                                  acts, lay.aux, lay.loc.line if lay.loc else None))
+                                  acts, lay.aux, lay.loc.line if lay.loc else None, lay.out))
         return rows
 
     def layers(self, training: bool = False) -> list[LayerInfo]:
@@ -96,12 +107,16 @@ class Network:
     @property
     def activations(self) -> int:
         """Activation elements per image: the input plus every materialized layer output."""
-        return math.prod(int(d) for d in self.input_shape[1:]) + \
-            sum(r.activations for r in self.layers())
+        return self.input.numel + sum(r.activations for r in self.layers())
 
     @property
     def weight_layers(self) -> int:
-        return sum(1 for r in self.layers() if ops.OPS[self.graph[r.name].op].weight_layer)
+        """The depth papers name networks by (VGG-16, ResNet-50, GoogLeNet's 22): see ``depth``."""
+        return depth(self.graph, self.graph.outputs[0])
+
+    def depth_of(self, names: Iterable[str]) -> int:
+        """The depth of a part of the network (a block): its longest path, as ``depth``."""
+        return depth(self.graph, members=set(names))
 
     def _repr_svg_(self) -> str | None:
         """Jupyter: the drawing, blocks collapsed two scopes deep; None without Graphviz."""
@@ -125,6 +140,29 @@ class Network:
     def __repr__(self) -> str:
         return (f"<Network {self.name}: {len(self.layers())} layers, {self.params:,} params, "
                 f"{self.macs / 1e9:.2f} GMACs>")
+
+
+def depth(graph: NetGraph, end: str | None = None, members: set[str] | None = None) -> int:
+    """The papers' depth: the most weight layers on one path the signal takes to ``end``.
+
+    A weight layer is an op that ``counts_in_depth`` (conv, FC). The rule is the one ResNet,
+    VGG, GoogLeNet, DenseNet and SENet name their networks by: count along the longest path
+    from the input, so parallel branches count once (an inception module is 2 deep, a
+    projection shortcut beside a residual body adds nothing) and a gate that only scales the
+    signal (``mul``'s second input, SENet's excitation FCs) is not on any path. Auxiliary heads
+    are not on a path to the main output. With ``members``, the longest path inside that part.
+    """
+    longest: dict[str, int] = {}
+    for lay in graph.layers():
+        if (members is not None and lay.name not in members) or (members is None and lay.aux):
+            continue
+        op = ops.OPS[lay.op]
+        signal = (i for k, i in enumerate(lay.inputs) if k not in op.gates)
+        longest[lay.name] = int(op.counts_in_depth) + max(
+            (longest.get(i, 0) for i in signal), default=0)
+    if end is not None:
+        return longest[end]
+    return max(longest.values(), default=0)
 
 
 def read_spec(path: str | Path) -> str:

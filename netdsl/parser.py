@@ -214,7 +214,8 @@ class _ToAst(Transformer):
             raise NetdslError("input size is absurdly large", self._tloc(c[0]),
                               hint="each dimension must be below 2**31")
         dims = tuple(int(d) for d in parts)
-        return A.Setting("input", dims, self._loc(meta))
+        layout = tuple(_s(t) for t in c[1:])  # `input 197x768 tokens`
+        return A.Setting("input", (*dims, *layout), self._loc(meta))
 
     def param(self, meta: Any, c: list[Any]) -> A.Setting:
         return A.Setting("param", (_s(c[0]), c[1]), self._loc(meta))

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from typing import Any
 
 from .network import LayerInfo, Network
-
-
-def _shape(s: tuple[Any, ...]) -> str:
-    return "×".join(str(d) for d in s[1:])
 
 
 def _si(n: int) -> str:
@@ -26,16 +21,19 @@ def as_dict(net: Network, training: bool = False) -> dict[str, Any]:
     return {
         "name": net.name,
         "title": net.header.title,
-        "input": list(net.input_shape[1:]),
-        "output": list(net.output_shape[1:]),
+        "input": list(net.input.dims),
+        "input_layout": net.input.layout.name.lower(),
+        "output": list(net.output.dims),
+        "output_layout": net.output.layout.name.lower(),
         "params": net.params,
         "params_with_aux": net.params_training,
         "macs": net.macs,
         "activations": net.activations,
         "weight_layers": net.weight_layers,
         "layers": [
-            {"name": r.name, "op": r.op, "shape": list(r.shape[1:]), "params": r.params,
-             "macs": r.macs, "activations": r.activations, "aux": r.aux, "line": r.line}
+            {"name": r.name, "op": r.op, "shape": list(r.out.dims),
+             "layout": r.out.layout.name.lower(), "params": r.params, "macs": r.macs,
+             "activations": r.activations, "aux": r.aux, "line": r.line}
             for r in net.layers(training)
         ],
     }
@@ -49,12 +47,12 @@ _COLUMNS = ("layer", "op", "output", "params", "MACs", "activations")
 
 
 def _cells(r: LayerInfo) -> tuple[str, ...]:
-    return (r.name + (" (aux)" if r.aux else ""), r.op, _shape(r.shape), f"{r.params:,}",
+    return (r.name + (" (aux)" if r.aux else ""), r.op, str(r.out), f"{r.params:,}",
             f"{r.macs:,}", f"{r.activations:,}")
 
 
 def _total_cells(net: Network) -> tuple[str, ...]:
-    return ("total", "", _shape(net.output_shape), f"{net.params:,}", f"{net.macs:,}",
+    return ("total", "", str(net.output), f"{net.params:,}", f"{net.macs:,}",
             f"{net.activations:,}")
 
 
@@ -62,8 +60,7 @@ def _paper_rows(net: Network, training: bool) -> list[tuple[str, ...]]:
     """Rows for documents (Markdown, LaTeX, HTML), as the notes' VGG16 memory table has them:
     the input first, and no rows for in-place layers (activations, dropout), which cost
     nothing in any column; the totals are unchanged."""
-    elements = math.prod(int(d) for d in net.input_shape[1:])
-    head = ("input", "", _shape(net.input_shape), "0", "0", f"{elements:,}")
+    head = ("input", "", str(net.input), "0", "0", f"{net.input.numel:,}")
     return [head, *(_cells(r) for r in net.layers(training)
                     if r.params or r.macs or r.activations)]
 
@@ -79,7 +76,7 @@ def to_table(net: Network, training: bool = False) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     title = net.header.title or net.name
-    head = [f"{title}: input {_shape(net.input_shape)}, {net.weight_layers} weight layers"]
+    head = [f"{title}: input {net.input}, {net.weight_layers} weight layers"]
     out = [*head, line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
     out.append(f"params {net.params:,} ({_si(net.params)}); multiply-adds {net.macs:,} "
                f"({_si(net.macs)}); activations {net.activations:,} per image "
@@ -118,7 +115,7 @@ def to_html(net: Network, training: bool = False) -> str:
     """An HTML table with a caption (what Jupyter shows for a Network)."""
     e = html.escape
     title = net.header.title or net.name
-    cap = (f"{e(title)}: input {e(_shape(net.input_shape))}, {net.weight_layers} weight layers, "
+    cap = (f"{e(title)}: input {e(str(net.input))}, {net.weight_layers} weight layers, "
            f"{_si(net.params)} params, {_si(net.macs)} multiply-adds")
 
     def row(cells: tuple[str, ...], tag: str = "td") -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from . import ops
 from .network import LayerInfo, Network
+from .shape import Layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +51,8 @@ class ConfigTable:
 
 def _is_pool(net: Network, r: LayerInfo) -> bool:
     ins = net.in_shapes(net.graph[r.name])
-    return (r.params == 0 and len(ins) == 1 and len(ins[0]) == 4 and len(r.shape) == 4
-            and tuple(r.shape[2:]) != tuple(ins[0][2:]))
+    return (r.params == 0 and len(ins) == 1 and ins[0].layout.is_map
+            and r.out.layout is ins[0].layout and r.out.spatial != ins[0].spatial)
 
 
 def _shown(r: LayerInfo) -> bool:
@@ -111,11 +112,9 @@ def describe_scope(net: Network, scope: str, layers: Sequence[LayerInfo] | None 
         layers = [r for r in net.layers() if r.name.startswith(prefix)]
     parts: dict[str, list[str]] = {}  # block (or "" for the scope's own layers) -> notations
     order: list[str] = []
-    weights = 0
     for r in layers:
-        if not ops.OPS[net.graph[r.name].op].weight_layer:
+        if not ops.OPS[net.graph[r.name].op].counts_in_depth:
             continue
-        weights += 1
         rest = r.name[len(prefix):].split(".")
         if len(rest) > 2:  # inside a block's own sub-scope (a projection shortcut, SE gate)
             continue
@@ -132,22 +131,14 @@ def describe_scope(net: Network, scope: str, layers: Sequence[LayerInfo] | None 
         else:
             items.append((text, 1))
     if not items or len(items) > _MAX_ITEMS:
+        weights = net.depth_of(r.name for r in layers)
         return f"{scope} ({weights} weight layer{'s' if weights != 1 else ''})"
     return f"{scope}: " + " ".join(t + (f" ×{k}" if k > 1 else "") for t, k in items)
 
 
 def weight_depth(net: Network) -> int:
-    """The most weight layers (conv, FC) on any path from input to output: the depth papers
-    name networks by (ResNet-18, GoogLeNet's 22 layers), not counting projection shortcuts.
-    Gates on the path count (SE-ResNet-50's excitation FCs make 82), as do the conventions'
-    exceptions: WRN-28-10 is 26 here, its paper counts 28)."""
-    depth: dict[str, int] = {}
-    for lay in net.graph.layers():
-        if lay.aux:
-            continue
-        here = 1 if lay.op != "input" and ops.OPS[lay.op].weight_layer else 0
-        depth[lay.name] = here + max((depth.get(i, 0) for i in lay.inputs), default=0)
-    return depth[net.graph.outputs[0]]
+    """The papers' depth, ``Network.weight_layers`` (the rule is ``network.depth``'s)."""
+    return net.weight_layers
 
 
 def _added(left: Sequence[str], right: Sequence[str]) -> list[bool]:
@@ -173,11 +164,16 @@ def _added(left: Sequence[str], right: Sequence[str]) -> list[bool]:
 
 
 def _input_text(net: Network) -> str:
-    dims = [int(d) for d in net.input_shape[1:]]
-    if len(dims) == 3:
-        kind = {3: " RGB image", 1: " grayscale image"}.get(dims[0], f"×{dims[0]}")
-        return f"input ({dims[1]} × {dims[2]}{kind})"
-    return f"input ({'×'.join(map(str, dims))} features)"
+    x = net.input
+    if x.layout is Layout.MAP2:
+        kind = {3: " RGB image", 1: " grayscale image"}.get(x.channels, f"×{x.channels}")
+        return f"input ({x.spatial[0]} × {x.spatial[1]}{kind})"
+    if x.layout.is_map:
+        what = "signal" if x.layout is Layout.MAP1 else "volume"
+        return f"input ({' × '.join(map(str, x.spatial))} {what}, {x.channels} channels)"
+    if x.layout is Layout.TOKENS:
+        return f"input ({x.dims[0]} tokens of {x.dims[1]} features)"
+    return f"input ({x.channels} features)"
 
 
 def build_table(nets: Sequence[Network], labels: Sequence[str] | None = None,

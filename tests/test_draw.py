@@ -65,7 +65,7 @@ def test_depth_collapses_scopes_and_merges_repeated_blocks() -> None:
     assert len(one) < len(two) < 20 < len(full)
     assert any("layer3.1 … layer3.35 ×35" in x for x in two)
     assert any("downsample: conv1-256" in x for x in two)
-    assert any("3 blocks, 10 weight layers" in x for x in one)
+    assert any("3 blocks, 9 weight layers" in x for x in one)
     clusters = D.to_dot(net, 2).get_subgraphs()
     assert sorted(c.get("label") for c in clusters) == ["layer1", "layer2", "layer3", "layer4"]
 

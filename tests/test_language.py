@@ -165,7 +165,7 @@ def test_header_and_includes(tmp_path: object) -> None:
     ("input 3x8x8\nconv3-6 groups 4", "groups 4 does not divide the 6 output channels"),
     ("input 3x4x4\nconv7-8 pad 0", "larger than its padded input 4"),
     ("input 3x8x8\nconcat { conv3-4 | conv3-4/2 }", "concat of different spatial sizes"),
-    ("input 3x8x8\nFC-4; conv3-4", "conv expects a C×H×W input, got 4"),
+    ("input 3x8x8\nFC-4; conv3-4", "conv expects a map, got a vector of 4 features"),
     ("input 3x8x8\nblock b() { b() }\nb()", "block 'b' calls itself (b -> b)"),
     ("input 3x8x8\nconv3-4 ×0", "repetition must be a whole number ≥ 1, got 0"),
     ("input 3x8x8\ny = add from a, input", "unknown input 'a'"),

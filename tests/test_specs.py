@@ -94,3 +94,30 @@ def test_summary_json_contract() -> None:
     assert {"name", "op", "shape", "params", "macs"} <= set(data["layers"][0])
     assert data["layers"][0]["op"] == "conv3-64"
     assert sum(layer["params"] for layer in data["layers"]) == data["params"]
+
+
+# The papers' depth ("weight layers"): the longest signal path of conv and FC layers.
+# WRN-28-10's name counts every convolution, shortcuts included, and not its FC (6N+4 with
+# N = 4): 1 + 24 + 3 = 28; on the signal path it is 1 + 24 + 1 = 26 (README, "Depth").
+DEPTH = {"resnet50": 50, "googlenet": 22, "vgg16": 16, "se-resnet50": 50, "resnet18": 18,
+         "wrn-28-10": 26, "m5-audio": 5, "c3d-stages": 3}
+
+
+@pytest.mark.parametrize("stem", sorted(DEPTH))
+def test_weight_layers_are_the_papers_depth_everywhere(stem: str) -> None:
+    from netdsl.table import build_table
+
+    path = ROOT / "specs" / f"{stem}.net"
+    net = netdsl.load(path)
+    assert net.weight_layers == DEPTH[stem]
+    assert to_table(net).splitlines()[0].endswith(f", {DEPTH[stem]} weight layers")
+    assert build_table([net]).weight_layers == (DEPTH[stem],)
+    out = subprocess.run([sys.executable, "-m", "netdsl", "summary", "--format", "json",
+                          str(path)], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["weight_layers"] == DEPTH[stem]
+
+
+def test_wrn_name_counts_every_convolution() -> None:
+    """The other convention, computed independently: WRN-n-k's n is its number of convs."""
+    net = netdsl.load(ROOT / "specs" / "wrn-28-10.net")
+    assert sum(1 for lay in net.graph.layers() if lay.op == "conv") == 28

@@ -18,7 +18,6 @@ from onnx import TensorProto, helper
 from .. import __version__, ops
 from ..errors import NetdslError
 from ..fsutil import atomic_path, write_durably
-from ..ir import INPUT
 from ..network import Network
 from .weights import init_weights, match_weights
 
@@ -78,18 +77,19 @@ def lower(net: Network, weights: Mapping[str, np.ndarray] | None = None, seed: i
     """
     w = init_weights(net, seed) if weights is None else match_weights(net, weights)
     b = OnnxBuilder(w)
-    values = {INPUT: INPUT}
+    source = net.graph.input  # the graph input, under the input node's name
+    values = {source: source}
     for lay in net.graph.layers():
-        if lay.op == "input" or lay.aux:
-            continue
         op = ops.OPS[lay.op]
+        if op.arity == 0 or lay.aux:
+            continue
         values[lay.name] = op.onnx(b, lay.attrs, lay.name, [values[i] for i in lay.inputs],
                                    net.in_shapes(lay))
     out = values[net.graph.outputs[0]]
-    if out == INPUT:  # a graph output must be produced by a node
-        out = b.node("Identity", [INPUT], "output")
+    if out == source:  # a graph output must be produced by a node
+        out = b.node("Identity", [source], "output")
     graph = helper.make_graph(
-        b.nodes, net.name, [_value(INPUT, net.input_shape)],
+        b.nodes, net.name, [_value(source, net.input_shape)],
         [_value(out, net.output_shape)], initializer=b.consts)
     model = helper.make_model(graph, producer_name="netdsl", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", OPSET)],

@@ -31,9 +31,10 @@ def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec,
     """(full name, spec, is-aux) of every weight and buffer, in graph (= state_dict) order."""
     out = []
     for lay in net.graph.layers():
-        if lay.op == "input" or (lay.aux and not aux):
+        op = ops.OPS[lay.op]
+        if not op.carries_weights or (lay.aux and not aux):
             continue
-        for t in ops.OPS[lay.op].tensors(lay.attrs, net.in_shapes(lay)):
+        for t in op.tensors(lay.attrs, net.in_shapes(lay)):
             out.append((f"{lay.name}.{t.name}", t, lay.aux))
     return out
 

@@ -4,10 +4,35 @@ A layer in a spec is a keyword plus the papers' compact suffix and optional word
 
     conv3-64/2 pad 0 groups 2 bias off      maxpool3/2 ceil      dropout 0.5      FC-4096
 
-The keyword's trailing digits are the kernel (``conv3``, ``conv1x7``, ``maxpool3``), ``-C`` the
+The keyword's trailing digits are the kernel (``conv3``, ``conv1x7``, ``conv3x3x3``), ``-C`` the
 channels/features, ``/S`` the stride. Each op declares these as fields of its frozen ``Attrs``
 dataclass (``opt(...)`` metadata); ``OpDef.build`` turns the parsed values into validated
 Attrs, so the grammar stays generic and adding a layer type is one class in this package.
+
+Shapes. Every input and output is a ``Shape`` (netdsl/shape.py): a ``Layout`` (vector, tokens,
+or a map with 1, 2 or 3 spatial axes) and the sizes of one example, without the batch axis.
+An op declares the layouts it accepts in ``accepts`` (``MAPS``, ``MAPS | {Layout.VECTOR}``,
+``ANY``, …); the builder checks every input against it before calling ``infer`` and reports
+"bn expects a map or a vector, got a 197×768 token sequence" at the layer, so ``infer`` and
+the other methods may assume their inputs fit. They read the input through the Shape's
+helpers, never by position in a tuple::
+
+    def infer(self, a, ins, loc):
+        x = ins[0]                      # Shape
+        k = sizes(a.kernel, x, "kernel", self.name, loc)   # one size per spatial axis
+        ...
+        return x.with_channels(a.out).with_spatial(out)   # or Shape.vector(a.out), …
+
+``produces`` names the layouts ``infer`` may return (None: the input's); the builder asserts
+it. Sizes per spatial axis (kernels, strides, padding) are ``opt(kind="size")`` fields: one
+number means that size on every axis (``conv3`` is 3, 3×3 or 3×3×3 by the input), several
+give one per axis (``conv1x7``), and ``sizes`` fits them to the input at ``infer`` time.
+
+Traits (class attributes) say what drivers may do with an op; drivers never compare op names:
+``carries_weights`` (it has learned tensors of its own), ``takes_activation`` (the header's
+``activation`` follows it), ``counts_in_depth`` (a weight layer of the papers' depth), ``gates``
+(inputs that modulate the signal instead of carrying it: not on a depth path), ``transparent``,
+``inplace``, ``is_activation``; an op with ``arity == 0`` is the network's input.
 """
 
 from __future__ import annotations
@@ -20,7 +45,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import NetdslError, NetdslWarning, SourceLoc, did_you_mean
-from ..ir import Shape
+from ..shape import ANY, AXIS_NAMES, MAPS, Layout, Shape, describe_layouts
+
+__all__ = ["ANY", "MAPS", "Layout", "Shape"]  # what op modules import from here, with OpDef
 
 if TYPE_CHECKING:  # the ONNX builder imports onnx; ops only call its methods
     from ..codegen.onnx import OnnxBuilder
@@ -31,14 +58,18 @@ OPS: dict[str, OpDef] = {}  # canonical op name -> op
 MAX_DIM = 1 << 31  # one dimension of any size, channel count or kernel (guards absurd input)
 
 
-def register(name: str, *aliases: str) -> Callable[[type[OpDef]], type[OpDef]]:
-    """Class decorator: make an OpDef available under ``name`` (the keyword) and aliases."""
+def register(name: str, *aliases: str, keyword: bool = True
+             ) -> Callable[[type[OpDef]], type[OpDef]]:
+    """Class decorator: make an OpDef available under ``name`` (the keyword) and aliases.
+
+    ``keyword=False`` registers an op specs cannot write as a layer (the network's input).
+    """
 
     def deco(cls: type[OpDef]) -> type[OpDef]:
         op = cls()
         op.name = name
         OPS[name] = op
-        for key in (name, *aliases):
+        for key in (name, *aliases) if keyword else ():
             REGISTRY[key.lower()] = op
         return cls
 
@@ -51,7 +82,8 @@ def opt(default: Any = dataclasses.MISSING, *, kind: str = "int", lo: float | No
 
     Args:
         default: value when the spec does not say; MISSING makes it required.
-        kind: "int", "float", "bool", "pair" (``3`` or ``3x1``), or "choice".
+        kind: "int", "float", "bool", "size" (one or more sizes per spatial axis: ``3``,
+            ``1x7``, ``3x3x3``; see ``sizes``), or "choice".
         lo: smallest allowed value (inclusive); hi: largest (exclusive) for floats.
         choices: allowed words for kind "choice".
         doc: one line for error hints and documentation.
@@ -104,7 +136,7 @@ class LayerArgs:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-_KEYWORD = re.compile(r"^(?P<base>[A-Za-z_]+?(?:-max)?)(?P<kernel>[0-9]+(?:x[0-9]+)?)?$", re.I)
+_KEYWORD = re.compile(r"^(?P<base>[A-Za-z_]+?(?:-max)?)(?P<kernel>[0-9]+(?:x[0-9]+){0,2})?$", re.I)
 
 
 def split_keyword(word: str) -> tuple[str, str | None]:
@@ -131,8 +163,13 @@ class OpDef:
     channels_field: ClassVar[str | None] = None  # Attrs field "-C" fills
     stride_field: ClassVar[str | None] = None  # Attrs field "/S" fills
     positional: ClassVar[tuple[str, ...]] = ()  # Attrs fields filled by bare numbers, in order
-    arity: ClassVar[int | None] = 1  # number of inputs; None means two or more
-    weight_layer: ClassVar[bool] = False  # conv/FC: followed by the network's `activation`
+    arity: ClassVar[int | None] = 1  # number of inputs; None means two or more; 0 the input
+    accepts: ClassVar[frozenset[Layout]] = ANY  # layouts of every input
+    produces: ClassVar[frozenset[Layout] | None] = None  # layouts infer returns; None: the input's
+    carries_weights: ClassVar[bool] = False  # has learned tensors of its own (conv, FC, BN)
+    takes_activation: ClassVar[bool] = False  # the header's `activation` follows it (conv, FC)
+    counts_in_depth: ClassVar[bool] = False  # a weight layer of the papers' depth (conv, FC)
+    gates: ClassVar[tuple[int, ...]] = ()  # inputs that scale the signal (SE): off depth paths
     transparent: ClassVar[bool] = False  # passes a head's logits through (dropout, softmax)
     inplace: ClassVar[bool] = False  # elementwise, computed in place: no activation memory
     is_activation: ClassVar[bool] = False  # usable as the network's `activation`
@@ -206,6 +243,22 @@ class OpDef:
         return s + (f"  (options: {', '.join(opts)})" if opts else "")
 
     # ---- semantics ---------------------------------------------------------------------------
+    def check_layouts(self, ins: tuple[Shape, ...], loc: SourceLoc | None) -> None:
+        """Raise a located error naming what was expected when an input's layout is not
+        accepted (the builder calls this before ``infer``)."""
+        for s in ins:
+            if s.layout not in self.accepts:
+                raise NetdslError(f"{self.name} expects {describe_layouts(self.accepts)}, got "
+                                  f"{s.describe()}", loc, hint=self.layout_hint(s))
+
+    def layout_hint(self, got: Shape) -> str:
+        """The hint of a layout error (override for a better one)."""
+        if got.layout is Layout.VECTOR and self.accepts <= MAPS:
+            return "a conv or pooling layer cannot follow an FC layer"
+        if got.layout is Layout.TOKENS:
+            return f"{self.name} does not apply to token sequences"
+        return f"{self.name} does not apply to {got.layout.kind}s"
+
     def infer(self, a: Any, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         """Output shape from input shapes; raise NetdslError at loc when they do not fit."""
         return ins[0]
@@ -260,17 +313,16 @@ def _coerce(f: dataclasses.Field, value: Any, key: str, op: str, loc: SourceLoc)
         if isinstance(value, str) and value.lower() in ("on", "off", "true", "false"):
             return value.lower() in ("on", "true")
         raise NetdslError(bad + f"got {value!r}, expected on or off", loc)
-    if kind == "pair":
+    if kind == "size":
         if isinstance(value, str):
-            parts = [int(p) for p in value.lower().split("x")]
-            pair = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+            size = tuple(int(p) for p in value.lower().split("x"))
         elif isinstance(value, bool) or not isinstance(value, int):
             raise NetdslError(bad + f"got {value!r}, expected a whole number", loc)
         else:
-            pair = (value, value)
-        for v in pair:
+            size = (value,)
+        for v in size:
             _check_range(v, meta, bad, loc)
-        return pair
+        return size
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise NetdslError(bad + f"got {value!r}, expected a whole number", loc)
@@ -294,6 +346,28 @@ def _check_range(v: float, meta: Any, bad: str, loc: SourceLoc) -> None:
                           loc)
     if meta["kind"] != "float" and abs(v) >= MAX_DIM:
         raise NetdslError(bad + f"got {v}, which is absurdly large (limit {MAX_DIM - 1})", loc)
+
+
+def sizes(size: tuple[int, ...], x: Shape, what: str, op: str, loc: SourceLoc | None
+          ) -> tuple[int, ...]:
+    """A "size" attr fitted to map ``x``: one value per spatial axis (a single value repeats)."""
+    n = len(x.spatial)
+    if len(size) == 1:
+        return size * n
+    if len(size) != n:
+        given = "x".join(map(str, size))
+        raise NetdslError(f"{op} {what} {given} has {len(size)} sizes, but its input is "
+                          f"{x.describe()} with {n} spatial ax{'i' if n == 1 else 'e'}s "
+                          f"({', '.join(AXIS_NAMES[n])})",
+                          loc, hint="write one size for every axis" + (
+                              f" (e.g. {size[-1]})" if n == 1 else
+                              f", or {n} (e.g. {'x'.join([str(size[-1])] * n)})"))
+    return size
+
+
+def size_text(size: tuple[int, ...]) -> str:
+    """A size as the papers write it: ``3`` when equal on every axis, else ``1x7``."""
+    return str(size[0]) if len(set(size)) == 1 else "x".join(map(str, size))
 
 
 def lookup(keyword: str) -> tuple[OpDef | None, str | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..ir import Shape
+from ..shape import Layout, Shape
 from . import OpDef, TorchCode, opt, register
 
 if TYPE_CHECKING:
@@ -97,16 +97,20 @@ class Identity(_Activation):
 
 @register("softmax", "soft-max")
 class Softmax(OpDef):
-    """Soft-max over classes (axis 1)."""
+    """Soft-max over classes or channels (axis 1), or over each token's features."""
 
     transparent = True
 
     def notation(self, a: object, ins: tuple[Shape, ...]) -> str:
         return "soft-max"
 
+    @staticmethod
+    def _axis(x: Shape) -> int:
+        return -1 if x.layout is Layout.TOKENS else 1
+
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
-        return TorchCode(None, "torch.softmax({0}, 1)")
+        return TorchCode(None, f"torch.softmax({{0}}, {self._axis(ins[0])})")
 
     def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
-        return b.node("Softmax", inputs, name, axis=1)
+        return b.node("Softmax", inputs, name, axis=self._axis(ins[0]))

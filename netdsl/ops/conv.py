@@ -6,27 +6,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import NetdslError, NetdslWarning, SourceLoc
-from ..ir import Shape
-from . import OpDef, TensorSpec, TorchCode, opt, register
+from ..shape import AXIS_NAMES, MAPS, Shape
+from . import OpDef, TensorSpec, TorchCode, opt, register, size_text, sizes
 
 if TYPE_CHECKING:
     from ..codegen.onnx import OnnxBuilder
-
-
-def _spatial(ins: tuple[Shape, ...], op: str, loc: SourceLoc | None) -> tuple[int, int, int]:
-    shape = ins[0]
-    if len(shape) != 4:
-        raise NetdslError(f"{op} expects a C×H×W input, got {_fmt(shape)}", loc,
-                          hint="a conv or pooling layer cannot follow an FC layer")
-    return int(shape[1]), int(shape[2]), int(shape[3])
-
-
-def _fmt(shape: Shape) -> str:
-    return "×".join(str(d) for d in shape[1:]) or "a scalar"
 
 
 def window(n: int, k: int, s: int, p: int, d: int, ceil: bool, axis: str, op: str,
@@ -48,224 +37,245 @@ def window(n: int, k: int, s: int, p: int, d: int, ceil: bool, axis: str, op: st
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding window fitted to one input: kernel, stride, padding and dilation per axis."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    pad: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+    def slide(self, x: Shape, ceil: bool, op: str, loc: SourceLoc | None
+              ) -> tuple[tuple[int, ...], list[NetdslWarning]]:
+        """The output's spatial sizes by the exact rule per axis, and the dropped-pixel warning."""
+        names = AXIS_NAMES[len(x.spatial)]
+        out, dropped = [], []
+        for i, n in enumerate(x.spatial):
+            o, lost = window(n, self.kernel[i], self.stride[i], self.pad[i], self.dilation[i],
+                             ceil, names[i], op, loc)
+            out.append(o)
+            if lost:
+                dropped.append(i)
+        return tuple(out), self._dropped_warning(x, dropped, op, loc)
+
+    def _dropped_warning(self, x: Shape, dropped: list[int], op: str, loc: SourceLoc | None
+                         ) -> list[NetdslWarning]:
+        if not dropped:
+            return []
+        i, names = dropped[0], AXIS_NAMES[len(x.spatial)]
+        n, k, s, p = x.spatial[i], self.kernel[i], self.stride[i], self.pad[i]
+        room = n + 2 * p - k
+        axes = " and ".join(names[j] for j in dropped)
+        return [NetdslWarning(
+            f"{op} drops input pixels: ({n} + 2·{p} − {k}) = {room} is not divisible by "
+            f"stride {s}, so the last {room % s - p} pixel(s) of the {axes} are never seen",
+            loc, hint="change the input size or padding so the windows tile the input "
+                      "(AlexNet needs 227, not 224)")]
+
+
+def _tk(size: tuple[int, ...]) -> str:
+    """Sizes as PyTorch source: ``3`` when equal on every axis, else ``(1, 7)``."""
+    return str(size[0]) if len(set(size)) == 1 else f"({', '.join(map(str, size))})"
+
+
+@dataclass(frozen=True, slots=True)
 class ConvAttrs:
     out: int = opt(kind="int", lo=1, doc="output channels")
-    kernel: tuple[int, int] = opt((3, 3), kind="pair", lo=1, doc="kernel size")
-    stride: tuple[int, int] = opt((1, 1), kind="pair", lo=1, doc="stride")
-    pad: tuple[int, int] | None = opt(None, kind="pair", lo=0,
+    kernel: tuple[int, ...] = opt((3,), kind="size", lo=1, doc="kernel size")
+    stride: tuple[int, ...] = opt((1,), kind="size", lo=1, doc="stride")
+    pad: tuple[int, ...] | None = opt(None, kind="size", lo=0,
                                       doc="zero padding; default keeps the size for odd kernels")
-    dilation: tuple[int, int] = opt((1, 1), kind="pair", lo=1, doc="dilation")
+    dilation: tuple[int, ...] = opt((1,), kind="size", lo=1, doc="dilation")
     groups: int = opt(1, kind="int", lo=1, doc="channel groups (ResNeXt cardinality, depthwise)")
     bias: bool = opt(True, kind="bool", doc="add a learned bias")
 
-    @property
-    def padding(self) -> tuple[int, int]:
+    def window(self, x: Shape, loc: SourceLoc | None = None) -> Window:
+        k = sizes(self.kernel, x, "kernel", "conv", loc)
+        d = sizes(self.dilation, x, "dilation", "conv", loc)
         if self.pad is not None:
-            return self.pad
-        # "padding such that the resolution is preserved" (VGG) for odd kernels at stride 1
-        return tuple(d * (k - 1) // 2 if k % 2 else 0
-                     for k, d in zip(self.kernel, self.dilation, strict=True))  # type: ignore[return-value]
+            p = sizes(self.pad, x, "padding", "conv", loc)
+        else:  # "padding such that the resolution is preserved" (VGG) for odd kernels
+            p = tuple(dd * (kk - 1) // 2 if kk % 2 else 0 for kk, dd in zip(k, d, strict=True))
+        return Window(k, sizes(self.stride, x, "stride", "conv", loc), p, d)
 
 
 @register("conv", "convolution")
-class Conv2d(OpDef):
-    """2-D convolution: ``conv3-64``, ``conv7-64/2``, ``conv1x7-128 pad 0``, ``groups 32``.
-    """
+class Conv(OpDef):
+    """Convolution over a map of 1, 2 or 3 spatial axes (PyTorch's Conv1d/2d/3d): ``conv3-64``,
+    ``conv7-64/2``, ``conv1x7-128 pad 0``, ``conv3x3x3-64``, ``groups 32``."""
 
     Attrs = ConvAttrs
     kernel_field = "kernel"
     channels_field = "out"
     stride_field = "stride"
-    weight_layer = True
+    accepts = MAPS
+    carries_weights = takes_activation = counts_in_depth = True
 
     def validate(self, a: ConvAttrs, loc: SourceLoc) -> None:
         if a.out % a.groups:
             raise NetdslError(f"groups {a.groups} does not divide the {a.out} output channels",
                               loc, hint="use a number of groups that divides both channel counts")
 
-    def _out_hw(self, a: ConvAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None
-                ) -> tuple[int, int, list[str]]:
-        c, h, w = _spatial(ins, "conv", loc)
-        if c % a.groups:
-            raise NetdslError(f"groups {a.groups} does not divide the {c} input channels", loc,
+    def _slide(self, a: ConvAttrs, x: Shape, loc: SourceLoc | None
+               ) -> tuple[tuple[int, ...], list[NetdslWarning]]:
+        if x.channels % a.groups:
+            raise NetdslError(f"groups {a.groups} does not divide the {x.channels} input "
+                              "channels", loc,
                               hint="use a number of groups that divides both channel counts")
-        (ph, pw), dropped = a.padding, []
-        ho, dh = window(h, a.kernel[0], a.stride[0], ph, a.dilation[0], False, "height", "conv",
-                        loc)
-        wo, dw = window(w, a.kernel[1], a.stride[1], pw, a.dilation[1], False, "width", "conv", loc)
-        if dh:
-            dropped.append(f"height {h}")
-        if dw:
-            dropped.append(f"width {w}")
-        return ho, wo, dropped
+        return a.window(x, loc).slide(x, False, "conv", loc)
 
     def infer(self, a: ConvAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        ho, wo, _ = self._out_hw(a, ins, loc)
-        return (ins[0][0], a.out, ho, wo)
+        spatial, _ = self._slide(a, ins[0], loc)
+        return ins[0].with_channels(a.out).with_spatial(spatial)
 
     def warnings(self, a: ConvAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None
                  ) -> list[NetdslWarning]:
-        _, _, dropped = self._out_hw(a, ins, loc)
-        return _dropped_warning("conv", a.kernel, a.stride, a.padding, dropped, loc)
+        return self._slide(a, ins[0], loc)[1]
 
     def params(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> int:
-        cin = int(ins[0][1])
-        return a.out * (cin // a.groups) * a.kernel[0] * a.kernel[1] + (a.out if a.bias else 0)
+        return a.out * self._fan(a, ins[0]) + (a.out if a.bias else 0)
+
+    def _fan(self, a: ConvAttrs, x: Shape) -> int:
+        """Inputs of one output element: (Cin/groups)·∏kernel."""
+        return x.channels // a.groups * math.prod(a.window(x).kernel)
 
     def macs(self, a: ConvAttrs, ins: tuple[Shape, ...], out: Shape) -> int:
-        cin = int(ins[0][1])
-        return a.out * int(out[2]) * int(out[3]) * (cin // a.groups) * a.kernel[0] * a.kernel[1]
+        return math.prod(out.dims) * self._fan(a, ins[0])
 
     def notation(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> str:
-        s = f"conv{_k(a.kernel)}-{a.out}"
-        if a.stride != (1, 1):
-            s += f"/{_k(a.stride)}"
+        s = f"conv{size_text(a.kernel)}-{a.out}"
+        if set(a.stride) != {1}:
+            s += f"/{size_text(a.stride)}"
         if a.groups > 1:
             s += f" groups {a.groups}"
         return s
 
     def tensors(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> list[TensorSpec]:
-        cin = int(ins[0][1]) // a.groups
-        rf = a.kernel[0] * a.kernel[1]
+        x = ins[0]
+        k = a.window(x).kernel
+        cin, rf = x.channels // a.groups, math.prod(k)
         # fan_out as PyTorch computes it: out channels × receptive field, groups not divided out
-        w = TensorSpec("weight", (a.out, cin, *a.kernel), "fan", (cin * rf, a.out * rf))
+        w = TensorSpec("weight", (a.out, cin, *k), "fan", (cin * rf, a.out * rf))
         return [w, TensorSpec("bias", (a.out,), "zeros")] if a.bias else [w]
 
     def torch(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        args = [str(ins[0][1]), str(a.out), _tk(a.kernel)]
-        for key, value, default in (("stride", a.stride, (1, 1)), ("padding", a.padding, (0, 0)),
-                                    ("dilation", a.dilation, (1, 1))):
-            if value != default:
+        x = ins[0]
+        win = a.window(x)
+        args = [str(x.channels), str(a.out), _tk(win.kernel)]
+        for key, value, default in (("stride", win.stride, 1), ("padding", win.pad, 0),
+                                    ("dilation", win.dilation, 1)):
+            if set(value) != {default}:
                 args.append(f"{key}={_tk(value)}")
         if a.groups != 1:
             args.append(f"groups={a.groups}")
         if not a.bias:
             args.append("bias=False")
-        return TorchCode(f"nn.Conv2d({', '.join(args)})", "{m}({0})")
+        return TorchCode(f"nn.Conv{len(x.spatial)}d({', '.join(args)})", "{m}({0})")
 
     def onnx(self, b: OnnxBuilder, a: ConvAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
         params = [b.param(f"{name}.weight")] + ([b.param(f"{name}.bias")] if a.bias else [])
-        ph, pw = a.padding
-        return b.node("Conv", [inputs[0], *params], name, kernel_shape=list(a.kernel),
-                      strides=list(a.stride), pads=[ph, pw, ph, pw],
-                      dilations=list(a.dilation), group=a.groups)
-
-
-def _k(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
-
-
-def _tk(pair: tuple[int, int]) -> str:
-    """A size pair as PyTorch source: ``3`` or ``(1, 7)``."""
-    return str(pair[0]) if pair[0] == pair[1] else f"({pair[0]}, {pair[1]})"
-
-
-def _dropped_warning(op: str, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int],
-                     dropped: list[str], loc: SourceLoc | None) -> list[NetdslWarning]:
-    if not dropped:
-        return []
-    axis, n = dropped[0].split()
-    i = 0 if axis == "height" else 1
-    room = int(n) + 2 * p[i] - k[i]
-    axes = " and ".join(d.split()[0] for d in dropped)
-    return [NetdslWarning(
-        f"{op} drops input pixels: ({n} + 2·{p[i]} − {k[i]}) = {room} is not divisible by "
-        f"stride {s[i]}, so the last {room % s[i] - p[i]} pixel(s) of the {axes} are never seen",
-        loc, hint="change the input size or padding so the windows tile the input "
-                  "(AlexNet needs 227, not 224)")]
+        win = a.window(ins[0])
+        return b.node("Conv", [inputs[0], *params], name, kernel_shape=list(win.kernel),
+                      strides=list(win.stride), pads=[*win.pad, *win.pad],
+                      dilations=list(win.dilation), group=a.groups)
 
 
 @dataclass(frozen=True, slots=True)
 class PoolAttrs:
-    kernel: tuple[int, int] = opt((2, 2), kind="pair", lo=1, doc="window size")
-    stride: tuple[int, int] | None = opt(None, kind="pair", lo=1, doc="stride; default = kernel")
-    pad: tuple[int, int] = opt((0, 0), kind="pair", lo=0, doc="zero padding")
+    kernel: tuple[int, ...] = opt((2,), kind="size", lo=1, doc="window size")
+    stride: tuple[int, ...] | None = opt(None, kind="size", lo=1, doc="stride; default = kernel")
+    pad: tuple[int, ...] = opt((0,), kind="size", lo=0, doc="zero padding")
     ceil: bool = opt(False, kind="bool", doc="round the output size up")
 
     @property
-    def step(self) -> tuple[int, int]:
+    def step(self) -> tuple[int, ...]:
         return self.stride or self.kernel
+
+    def window(self, x: Shape, op: str, loc: SourceLoc | None = None) -> Window:
+        k = sizes(self.kernel, x, "kernel", op, loc)
+        return Window(k, sizes(self.step, x, "stride", op, loc),
+                      sizes(self.pad, x, "padding", op, loc), (1,) * len(k))
 
 
 class _Pool(OpDef):
     Attrs = PoolAttrs
     kernel_field = "kernel"
     stride_field = "stride"
+    accepts = MAPS
 
     def validate(self, a: PoolAttrs, loc: SourceLoc) -> None:
-        if any(2 * p > k for p, k in zip(a.pad, a.kernel, strict=True)):
-            raise NetdslError(f"{self.name} padding {a.pad[0]} is more than half its kernel "
-                              f"{a.kernel[0]}", loc, hint="padding may be at most kernel // 2")
-
-    def _out_hw(self, a: PoolAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None
-                ) -> tuple[int, int, list[str]]:
-        _, h, w = _spatial(ins, self.name, loc)
-        s = a.step
-        ho, dh = window(h, a.kernel[0], s[0], a.pad[0], 1, a.ceil, "height", self.name, loc)
-        wo, dw = window(w, a.kernel[1], s[1], a.pad[1], 1, a.ceil, "width", self.name, loc)
-        return ho, wo, [d for d, bad in ((f"height {h}", dh), (f"width {w}", dw)) if bad]
+        n = max(len(a.pad), len(a.kernel))
+        if len(a.pad) in (1, n) and len(a.kernel) in (1, n):  # else `sizes` reports it later
+            for p, k in zip(a.pad * (n // len(a.pad)), a.kernel * (n // len(a.kernel)),
+                            strict=True):
+                if 2 * p > k:
+                    raise NetdslError(f"{self.name} padding {p} is more than half its kernel "
+                                      f"{k}", loc, hint="padding may be at most kernel // 2")
 
     def infer(self, a: PoolAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        ho, wo, _ = self._out_hw(a, ins, loc)
-        return (*ins[0][:2], ho, wo)
+        spatial, _ = a.window(ins[0], self.name, loc).slide(ins[0], a.ceil, self.name, loc)
+        return ins[0].with_spatial(spatial)
 
     def warnings(self, a: PoolAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None
                  ) -> list[NetdslWarning]:
-        _, _, dropped = self._out_hw(a, ins, loc)
-        return _dropped_warning(self.name, a.kernel, a.step, a.pad, dropped, loc)
+        return a.window(ins[0], self.name, loc).slide(ins[0], a.ceil, self.name, loc)[1]
 
     def notation(self, a: PoolAttrs, ins: tuple[Shape, ...]) -> str:
-        if a.kernel == (2, 2) and a.step == (2, 2):
+        if set(a.kernel) == {2} and set(a.step) == {2}:
             return self.name
-        return f"{self.name}{_k(a.kernel)}/{_k(a.step)}"
+        return f"{self.name}{size_text(a.kernel)}/{size_text(a.step)}"
 
-    torch_fn: ClassVar[str] = ""  # torch.nn.functional name
+    torch_fn: ClassVar[str] = ""  # torch.nn.functional name, without its "2d"
     onnx_op: ClassVar[str] = ""
     torch_extra: ClassVar[str] = ""  # trailing keyword arguments of the functional call
 
     def torch(self, a: PoolAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        args = [_tk(a.kernel), _tk(a.step), _tk(a.pad)]
+        win = a.window(ins[0], self.name)
+        args = [_tk(win.kernel), _tk(win.stride), _tk(win.pad)]
         if a.ceil:
             args.append("ceil_mode=True")
-        return TorchCode(None, f"F.{self.torch_fn}({{0}}, {', '.join(args)}{self.torch_extra})")
+        fn = f"{self.torch_fn}{len(ins[0].spatial)}d"
+        return TorchCode(None, f"F.{fn}({{0}}, {', '.join(args)}{self.torch_extra})")
 
     def onnx(self, b: OnnxBuilder, a: PoolAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
-        ph, pw = a.pad
+        win = a.window(ins[0], self.name)
         # ONNX AveragePool's count_include_pad defaults to 0: PyTorch's count_include_pad=False
-        return b.node(self.onnx_op, inputs, name, kernel_shape=list(a.kernel),
-                      strides=list(a.step), pads=[ph, pw, ph, pw], ceil_mode=int(a.ceil))
+        return b.node(self.onnx_op, inputs, name, kernel_shape=list(win.kernel),
+                      strides=list(win.stride), pads=[*win.pad, *win.pad],
+                      ceil_mode=int(a.ceil))
 
 
 @register("maxpool", "max_pool", "pool")
 class MaxPool(_Pool):
     """Max pooling: ``maxpool`` (2/2, VGG), ``maxpool3/2 pad 1`` (ResNet), ``maxpool3/2 ceil``."""
 
-    torch_fn, onnx_op = "max_pool2d", "MaxPool"
+    torch_fn, onnx_op = "max_pool", "MaxPool"
 
 
 @register("avgpool", "avg_pool")
 class AvgPool(_Pool):
     """Average pooling (zero padding is not counted in the mean): ``avgpool2/2``, ``avgpool5/3``."""
 
-    torch_fn, onnx_op = "avg_pool2d", "AveragePool"
+    torch_fn, onnx_op = "avg_pool", "AveragePool"
     torch_extra = ", count_include_pad=False"
 
 
 @register("gap", "globalavgpool", "global_avgpool", "avgpool_global")
 class GlobalAvgPool(OpDef):
-    """Global average pooling to C×1×1 (NiN, GoogLeNet, ResNet)."""
+    """Global average pooling to C×1 (×1 ×1) (NiN, GoogLeNet, ResNet)."""
+
+    accepts = MAPS
 
     def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        _spatial(ins, self.name, loc)
-        return (*ins[0][:2], 1, 1)
+        return ins[0].with_spatial((1,) * len(ins[0].spatial))
 
     def notation(self, a: object, ins: tuple[Shape, ...]) -> str:
         return "global avgpool"
 
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
-        return TorchCode(None, "F.adaptive_avg_pool2d({0}, 1)")
+        return TorchCode(None, f"F.adaptive_avg_pool{len(ins[0].spatial)}d({{0}}, 1)")
 
     def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:

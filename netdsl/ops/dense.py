@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import NetdslError, SourceLoc
-from ..ir import Shape
+from ..shape import MAPS, Layout, Shape
 from . import OpDef, TensorSpec, TorchCode, opt, register
 
 if TYPE_CHECKING:
@@ -22,20 +21,24 @@ class FcAttrs:
 
 @register("fc", "linear", "dense")
 class Linear(OpDef):
-    """Fully connected layer ``FC-4096``; flattens a C×H×W input first (implicit flatten)."""
+    """Fully connected layer ``FC-4096``: flattens a map first (implicit flatten); on a token
+    sequence it applies to each token, as PyTorch's ``nn.Linear`` does."""
 
     Attrs = FcAttrs
     channels_field = "out"
-    weight_layer = True
+    produces = frozenset({Layout.VECTOR, Layout.TOKENS})  # a vector; tokens stay tokens
+    carries_weights = takes_activation = counts_in_depth = True
 
     def infer(self, a: FcAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        return (ins[0][0], a.out)
+        x = ins[0]
+        return Shape.tokens(x.dims[0], a.out) if x.layout is Layout.TOKENS else Shape.vector(a.out)
 
     def params(self, a: FcAttrs, ins: tuple[Shape, ...]) -> int:
         return features(ins[0]) * a.out + (a.out if a.bias else 0)
 
     def macs(self, a: FcAttrs, ins: tuple[Shape, ...], out: Shape) -> int:
-        return features(ins[0]) * a.out
+        tokens = ins[0].dims[0] if ins[0].layout is Layout.TOKENS else 1
+        return tokens * features(ins[0]) * a.out
 
     def notation(self, a: FcAttrs, ins: tuple[Shape, ...]) -> str:
         return f"FC-{a.out}"
@@ -47,20 +50,26 @@ class Linear(OpDef):
 
     def torch(self, a: FcAttrs, ins: tuple[Shape, ...]) -> TorchCode:
         ctor = f"nn.Linear({features(ins[0])}, {a.out}{'' if a.bias else ', bias=False'})"
-        return TorchCode(ctor, "{m}(torch.flatten({0}, 1))" if len(ins[0]) > 2 else "{m}({0})")
+        return TorchCode(ctor, "{m}(torch.flatten({0}, 1))" if ins[0].layout.is_map
+                         else "{m}({0})")
 
     def onnx(self, b: OnnxBuilder, a: FcAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
         x = inputs[0]
-        if len(ins[0]) > 2:
-            x = b.node("Flatten", [x], f"{name}/flatten", axis=1)
         params = [b.param(f"{name}.weight")] + ([b.param(f"{name}.bias")] if a.bias else [])
+        if ins[0].layout is Layout.TOKENS:  # Gemm is 2-D only: x · Wᵀ (+ b) per token
+            wt = b.node("Transpose", [params[0]], f"{name}/weight_t", perm=[1, 0])
+            y = b.node("MatMul", [x, wt], f"{name}/matmul" if a.bias else name)
+            return b.node("Add", [y, params[1]], name) if a.bias else y
+        if ins[0].layout.is_map:
+            x = b.node("Flatten", [x], f"{name}/flatten", axis=1)
         return b.node("Gemm", [x, *params], name, transB=1)
 
 
 def features(shape: Shape) -> int:
-    """Elements per example: what an FC layer sees after the implicit flatten."""
-    return math.prod(int(d) for d in shape[1:])
+    """What an FC layer reads per position: all elements of a map (the implicit flatten) or a
+    vector, the features of one token."""
+    return shape.features if shape.layout is Layout.TOKENS else shape.numel
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,36 +80,38 @@ class BnAttrs:
 
 @register("bn", "batchnorm", "batch_norm")
 class BatchNorm(OpDef):
-    """Batch normalization over channels; 2·C parameters (scale and shift)."""
+    """Batch normalization over the channels of a map or the features of a vector; 2·C
+    parameters (scale and shift)."""
 
     Attrs = BnAttrs
+    accepts = MAPS | {Layout.VECTOR}
+    carries_weights = True
 
-    def infer(self, a: BnAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        if len(ins[0]) not in (2, 4):
-            raise NetdslError(f"bn expects a C or C×H×W input, got rank {len(ins[0]) - 1}", loc)
-        return ins[0]
+    def layout_hint(self, got: Shape) -> str:
+        return "batch norm normalizes channels; a token sequence is normalized per token " \
+            "(a layer norm)" if got.layout is Layout.TOKENS else super().layout_hint(got)
 
     def params(self, a: BnAttrs, ins: tuple[Shape, ...]) -> int:
-        return 2 * int(ins[0][1])
+        return 2 * ins[0].channels
 
     def notation(self, a: BnAttrs, ins: tuple[Shape, ...]) -> str:
         return "BN"
 
     def tensors(self, a: BnAttrs, ins: tuple[Shape, ...]) -> list[TensorSpec]:
-        c = (int(ins[0][1]),)
+        c = (ins[0].channels,)
         # running statistics start as PyTorch's (mean 0, var 1), so both backends agree at init
         return [TensorSpec("weight", c, "ones"), TensorSpec("bias", c, "zeros"),
                 TensorSpec("running_mean", c, "zeros", trainable=False),
                 TensorSpec("running_var", c, "ones", trainable=False)]
 
     def torch(self, a: BnAttrs, ins: tuple[Shape, ...]) -> TorchCode:
-        args = [str(ins[0][1])]
+        args = [str(ins[0].channels)]
         if a.eps != 1e-5:
             args.append(f"eps={a.eps!r}")
         if a.momentum != 0.1:
             args.append(f"momentum={a.momentum!r}")
-        kind = "BatchNorm2d" if len(ins[0]) == 4 else "BatchNorm1d"
-        return TorchCode(f"nn.{kind}({', '.join(args)})", "{m}({0})")
+        n = max(1, len(ins[0].spatial))  # BatchNorm1d takes (N, C) and (N, C, L)
+        return TorchCode(f"nn.BatchNorm{n}d({', '.join(args)})", "{m}({0})")
 
     def onnx(self, b: OnnxBuilder, a: BnAttrs, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
@@ -150,6 +161,7 @@ class LocalResponseNorm(OpDef):
 
     Attrs = LrnAttrs
     positional = ("size",)
+    accepts = frozenset({Layout.MAP2})
 
     def validate(self, a: LrnAttrs, loc: SourceLoc) -> None:
         if a.size % 2 == 0:
@@ -157,11 +169,6 @@ class LocalResponseNorm(OpDef):
             raise NetdslError(f"LRN size must be odd, got {a.size}", loc,
                               hint="PyTorch and ONNX centre even windows differently; "
                                    "use e.g. 5 (AlexNet)")
-
-    def infer(self, a: LrnAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
-        if len(ins[0]) != 4:
-            raise NetdslError("LRN expects a C×H×W input", loc)
-        return ins[0]
 
     def notation(self, a: LrnAttrs, ins: tuple[Shape, ...]) -> str:
         return "LRN"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import NetdslWarning
-from ..ir import INPUT, NetGraph
+from ..ir import NetGraph
 
 
 def unused_outputs(graph: NetGraph) -> list[NetdslWarning]:
@@ -21,12 +21,12 @@ def unused_outputs(graph: NetGraph) -> list[NetdslWarning]:
             todo.extend(graph.producers(n))
     out = []
     for lay in graph.layers():
-        if lay.name in live or lay.name == INPUT or graph.consumers(lay.name):
+        if lay.name in live or lay.name == graph.input or graph.consumers(lay.name):
             continue
         region, todo = set(), [lay.name]
         while todo:
             n = todo.pop()
-            if n not in region and n not in live and n != INPUT:
+            if n not in region and n not in live and n != graph.input:
                 region.add(n)
                 todo.extend(graph.producers(n))
         if len(region) == 1:
