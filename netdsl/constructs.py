@@ -1,150 +1,192 @@
 """The constructs ``concat {…}``, ``residual {…}``, ``scale {…}``, ``dense {…}``, ``aux {…}``.
 
-A mixin of ``Builder`` (its methods are typed ``self: Builder``): each construct expands its
-bodies with ``Builder.body`` and joins them with one node.
+One table, ``CONSTRUCTS``: each entry is a function that expands the construct's bodies with
+``Expander.body`` and joins them with nodes, plus what the size estimate needs to know about
+it (how many join nodes it adds). A new construct is one ``@construct`` function here (and a
+grammar change only if its syntax is new: ``kind { … }`` already parses for any kind).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import ops
 from .errors import NetdslError, did_you_mean
+from .evaluate import count, layer_args, word_value
 from .ir import Shape
 from .limits import MAX_DENSE_UNITS
 
 if TYPE_CHECKING:
-    from .build import Builder, Scope
+    from .expand import Expander
+    from .naming import Scope
 
-CONSTRUCTS = ("concat", "residual", "scale", "dense", "aux")
+Env = dict[str, Any]
+Expand = Callable[["Expander", A.Construct, str, "Scope", Env, bool], str]
+
+
+@dataclass(frozen=True)
+class ConstructDef:
+    """One construct: its expansion and the facts the parser's generic syntax leaves open."""
+
+    name: str
+    expand: Expand
+    joins: int = 1  # nodes added besides its bodies' (the size estimate counts them)
+    per_unit: bool = False  # plus one more join per unit after the first (dense's concats)
+    branches: bool = False  # takes several bodies separated by '|'
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> its values
+    follower: str | None = None  # the keyword of an optional second body: `shortcut { … }`
+
+
+CONSTRUCTS: dict[str, ConstructDef] = {}  # keyword -> construct, in documentation order
+
+
+def construct(name: str, **facts: Any) -> Callable[[Expand], Expand]:
+    """Decorator: register an expansion function as the construct ``name { … }``."""
+
+    def deco(f: Expand) -> Expand:
+        CONSTRUCTS[name] = ConstructDef(name, f, **facts)
+        return f
+
+    return deco
+
+
+def expand_construct(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env,
+                     aux: bool) -> str:
+    """Check a construct's shape against its table entry, then expand it."""
+    kind = c.kind.lower()
+    d = CONSTRUCTS.get(kind)
+    if d is None:
+        raise NetdslError(f"unknown construct '{c.kind} {{…}}'", c.loc,
+                          hint=did_you_mean(kind, list(CONSTRUCTS)) or
+                          "constructs: " + ", ".join(CONSTRUCTS))
+    if c.extra_kind is not None and c.extra_kind != d.follower:
+        raise NetdslError(f"'{c.extra_kind} {{…}}' cannot follow '{c.kind} {{…}}'",
+                          c.extra_loc, hint="only 'residual { … } shortcut { … }' pairs")
+    if not d.branches and len(c.branches) > 1:
+        raise NetdslError(f"'{kind}' takes one body, got {len(c.branches)} branches", c.loc,
+                          hint="'|' separates branches of concat only")
+    if not d.options and c.words:
+        raise NetdslError(f"'{kind}' takes no options", c.words[0].loc)
+    return d.expand(ex, c, x, scope, env, aux)
+
+
+@construct("concat", branches=True)
+def _concat(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
+    outs = []
+    for i, br in enumerate(c.branches, 1):
+        outs.append(ex.body(br, x, ex.names.child(scope, f"branch{i}"), env, aux))
+    if len(outs) == 1:
+        raise NetdslError("concat needs two or more branches", c.loc,
+                          hint="separate branches with '|'")
+    labels = tuple(f"branch {i}" for i in range(1, len(outs) + 1))
+    return ex.node(ops.OPS["concat"], ops.NoAttrs(), tuple(outs), c.loc, scope, aux=aux,
+                   labels=labels)
+
+
 RESIDUAL_OPTIONS = {"shortcut": ("a", "b", "c"), "projection": ("convbn", "conv")}
 
 
-class Constructs:
-    """Expansion of the constructs; mixed into Builder."""
+@construct("residual", options=RESIDUAL_OPTIONS, follower="shortcut")
+def _residual(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
+    opts = {"shortcut": "b", "projection": "convbn"}
+    for w in ex.defaults.get("residual", ()) + c.words:
+        if isinstance(w, A.Num) or w.kind != "keyval" or w.key not in RESIDUAL_OPTIONS:
+            raise NetdslError("residual options are shortcut=A|B|C and "
+                              "projection=convbn|conv", w.loc)
+        value = str(word_value(w.value, env)).lower()
+        if value not in RESIDUAL_OPTIONS[str(w.key)]:
+            raise NetdslError(f"invalid {w.key}={value}", w.loc,
+                              hint=f"{w.key} is one of " +
+                              ", ".join(RESIDUAL_OPTIONS[str(w.key)]))
+        opts[str(w.key)] = value
+    y = ex.body(c.branches[0], x, scope, env, aux)
+    xs, ys = ex.shape(x), ex.shape(y)
+    if c.extra_kind:
+        sc = ex.body(c.extra[0], x, ex.names.child(scope, "downsample"), env, aux)
+    elif (xs == ys and opts["shortcut"] != "c") or xs is None or ys is None:
+        sc = x
+    elif not xs.layout.is_map or ys.layout is not xs.layout:
+        raise NetdslError(f"residual body changes the shape {xs} -> {ys}",
+                          c.loc, hint="no projection exists between these shapes")
+    else:
+        sc = _project(ex, c, x, xs, ys, opts, scope, aux)
+    return ex.node(ops.OPS["add"], ops.NoAttrs(), (y, sc), c.loc, scope, aux=aux,
+                   labels=("the residual body", "the shortcut"))
 
-    def construct(self: Builder, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-                  aux: bool) -> str:
-        kind = c.kind.lower()
-        if kind not in CONSTRUCTS:
-            raise NetdslError(f"unknown construct '{c.kind} {{…}}'", c.loc,
-                              hint=did_you_mean(kind, CONSTRUCTS) or
-                              "constructs: " + ", ".join(CONSTRUCTS))
-        if c.extra_kind is not None and (kind != "residual" or c.extra_kind != "shortcut"):
-            raise NetdslError(f"'{c.extra_kind} {{…}}' cannot follow '{c.kind} {{…}}'",
-                              c.extra_loc, hint="only 'residual { … } shortcut { … }' pairs")
-        if kind != "concat" and len(c.branches) > 1:
-            raise NetdslError(f"'{kind}' takes one body, got {len(c.branches)} branches", c.loc,
-                              hint="'|' separates branches of concat only")
-        if kind != "residual" and c.words:
-            raise NetdslError(f"'{kind}' takes no options", c.words[0].loc)
-        return getattr(self, f"_{kind}")(c, x, scope, env, aux)
 
-    def _concat(self: Builder, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-                aux: bool) -> str:
-        outs = []
-        for i, br in enumerate(c.branches, 1):
-            outs.append(self.body(br, x, self.fresh(scope, f"branch{i}"), env, aux))
-        if len(outs) == 1:
-            raise NetdslError("concat needs two or more branches", c.loc,
-                              hint="separate branches with '|'")
-        labels = tuple(f"branch {i}" for i in range(1, len(outs) + 1))
-        return self.node(ops.OPS["concat"], ops.NoAttrs(), tuple(outs), c.loc, scope, aux=aux,
-                         labels=labels)
+def _project(ex: Expander, c: A.Construct, x: str, xs: Shape, ys: Shape, opts: dict[str, str],
+             scope: Scope, aux: bool) -> str:
+    """The shortcut that maps the input's shape to the body's: option A's padding, or a
+    1×1 convolution (with BN) in ``downsample``, as torchvision names it."""
+    stride = max(1, -(-xs.spatial[0] // ys.spatial[0]))
+    if any(-(-nx // stride) != ny for nx, ny in zip(xs.spatial, ys.spatial, strict=True)):
+        raise NetdslError(f"residual shortcut cannot map {xs} to {ys}",
+                          c.loc, hint="the body may only change channels and divide the "
+                                      "spatial size by a whole stride")
+    if opts["shortcut"] == "a":
+        if ys.channels < xs.channels:
+            raise NetdslError(f"option A shortcut cannot reduce {xs.channels} channels to "
+                              f"{ys.channels}", c.loc, hint="use shortcut=B (projection)")
+        op = ops.OPS["padshortcut"]
+        attrs = ops.structure.PadShortcutAttrs(ys.channels, (stride,))
+        return ex.node(op, attrs, (x,), c.loc, scope, name="shortcut", aux=aux)
+    sub = ex.names.child(scope, "downsample")
+    conv = ops.OPS["conv"]
+    words = ex.defaults.get("conv", ())
+    args = layer_args(conv, A.LayerAst("conv1", c.loc, None, None, words), "1", {})
+    args.channels, args.stride, args.options["pad"] = ys.channels, stride, 0
+    args.options.pop("groups", None)
+    if opts["projection"] == "convbn":  # a bias before BN is redundant
+        args.options["bias"] = False
+    out = ex.node(conv, conv.build(args, c.loc), (x,), c.loc, sub, name="0", aux=aux)
+    if opts["projection"] == "convbn":
+        bn = ops.OPS["bn"]
+        out = ex.node(bn, bn.build(ops.LayerArgs("bn", None), c.loc), (out,), c.loc, sub,
+                      name="1", aux=aux)
+    return out
 
-    def _residual(self: Builder, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-                  aux: bool) -> str:
-        opts = {"shortcut": "b", "projection": "convbn"}
-        for w in self.defaults.get("residual", ()) + c.words:
-            if isinstance(w, A.Num) or w.kind != "keyval" or w.key not in RESIDUAL_OPTIONS:
-                raise NetdslError("residual options are shortcut=A|B|C and "
-                                  "projection=convbn|conv", w.loc)
-            value = str(self._word_value(w.value, env)).lower()
-            if value not in RESIDUAL_OPTIONS[str(w.key)]:
-                raise NetdslError(f"invalid {w.key}={value}", w.loc,
-                                  hint=f"{w.key} is one of " +
-                                  ", ".join(RESIDUAL_OPTIONS[str(w.key)]))
-            opts[str(w.key)] = value
-        y = self.body(c.branches[0], x, scope, env, aux)
-        xs, ys = self.graph[x].out, self.graph[y].out
-        if c.extra_kind:
-            sc = self.body(c.extra[0], x, self.fresh(scope, "downsample"), env, aux)
-        elif (xs == ys and opts["shortcut"] != "c") or xs is None or ys is None:
-            sc = x
-        elif not xs.layout.is_map or ys.layout is not xs.layout:
-            raise NetdslError(f"residual body changes the shape {xs} -> {ys}",
-                              c.loc, hint="no projection exists between these shapes")
-        else:
-            sc = self._project(c, x, xs, ys, opts, scope, aux)
-        return self.node(ops.OPS["add"], ops.NoAttrs(), (y, sc), c.loc, scope, aux=aux,
-                         labels=("the residual body", "the shortcut"))
 
-    def _project(self: Builder, c: A.Construct, x: str, xs: Shape, ys: Shape, opts: dict[str, str],
-                 scope: Scope, aux: bool) -> str:
-        stride = max(1, -(-xs.spatial[0] // ys.spatial[0]))
-        if any(-(-nx // stride) != ny for nx, ny in zip(xs.spatial, ys.spatial, strict=True)):
-            raise NetdslError(f"residual shortcut cannot map {xs} to {ys}",
-                              c.loc, hint="the body may only change channels and divide the "
-                                          "spatial size by a whole stride")
-        if opts["shortcut"] == "a":
-            if ys.channels < xs.channels:
-                raise NetdslError(f"option A shortcut cannot reduce {xs.channels} channels to "
-                                  f"{ys.channels}", c.loc, hint="use shortcut=B (projection)")
-            op = ops.OPS["padshortcut"]
-            attrs = ops.structure.PadShortcutAttrs(ys.channels, (stride,))
-            return self.node(op, attrs, (x,), c.loc, scope, name="shortcut", aux=aux)
-        sub = self.fresh(scope, "downsample")
-        conv = ops.OPS["conv"]
-        words = self.defaults.get("conv", ())
-        args = self.layer_args(conv, A.LayerAst("conv1", c.loc, None, None, words), "1", {})
-        args.channels, args.stride, args.options["pad"] = ys.channels, stride, 0
-        args.options.pop("groups", None)
-        if opts["projection"] == "convbn":  # a bias before BN is redundant
-            args.options["bias"] = False
-        out = self.node(conv, conv.build(args, c.loc), (x,), c.loc, sub, name="0", aux=aux)
-        if opts["projection"] == "convbn":
-            bn = ops.OPS["bn"]
-            out = self.node(bn, bn.build(ops.LayerArgs("bn", None), c.loc), (out,), c.loc, sub,
-                            name="1", aux=aux)
-        return out
+@construct("scale")
+def _scale(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
+    gate = ex.body(c.branches[0], x, ex.names.child(scope, "se"), env, aux)
+    return ex.node(ops.OPS["mul"], ops.NoAttrs(), (x, gate), c.loc, scope, aux=aux,
+                   labels=("the scaled input", "the gate"))
 
-    def _scale(self: Builder, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-               aux: bool) -> str:
-        gate = self.body(c.branches[0], x, self.fresh(scope, "se"), env, aux)
-        return self.node(ops.OPS["mul"], ops.NoAttrs(), (x, gate), c.loc, scope, aux=aux,
-                         labels=("the scaled input", "the gate"))
 
-    def _dense(self: Builder, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-               aux: bool) -> str:
-        feats = [x]
-        cat = ops.OPS["concat"]
-        counts = []
-        for st in c.branches[0]:
-            if st.inputs is not None or st.target is not None:
-                raise NetdslError("dense units take no names or 'from'", st.loc)
-            counts.append(self._count(st.repeat, env) if st.repeat is not None else 1)
-        if sum(counts) > MAX_DENSE_UNITS:  # unit k reads all k-1 before it: quadratic cost
-            raise NetdslError(f"dense block has {sum(counts):,} units, more than the limit of "
-                              f"{MAX_DENSE_UNITS}", c.loc,
-                              hint="each unit reads every earlier unit; split it into several "
-                                   "dense blocks with transitions between them")
-        for st, n in zip(c.branches[0], counts, strict=True):
-            for _ in range(n):
-                labels = ("the block's input", *(f"unit {k}" for k in range(1, len(feats))))
-                inp = feats[0] if len(feats) == 1 else self.node(
-                    cat, ops.NoAttrs(), tuple(feats), st.loc, scope, aux=aux, labels=labels)
-                feats.append(self.unit(st.unit, (inp,), scope, scope, None, env, aux))
-        if len(feats) == 1:
-            raise NetdslError("dense block has no units", c.loc)
-        labels = ("the block's input", *(f"unit {k}" for k in range(1, len(feats))))
-        return self.node(cat, ops.NoAttrs(), tuple(feats), c.loc, scope, aux=aux, labels=labels)
+@construct("dense", per_unit=True)
+def _dense(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
+    feats = [x]
+    cat = ops.OPS["concat"]
+    counts = []
+    for st in c.branches[0]:
+        if st.inputs is not None or st.target is not None:
+            raise NetdslError("dense units take no names or 'from'", st.loc)
+        counts.append(count(st.repeat, env) if st.repeat is not None else 1)
+    if sum(counts) > MAX_DENSE_UNITS:  # unit k reads all k-1 before it: quadratic cost
+        raise NetdslError(f"dense block has {sum(counts):,} units, more than the limit of "
+                          f"{MAX_DENSE_UNITS}", c.loc,
+                          hint="each unit reads every earlier unit; split it into several "
+                               "dense blocks with transitions between them")
+    for st, n in zip(c.branches[0], counts, strict=True):
+        for _ in range(n):
+            labels = ("the block's input", *(f"unit {k}" for k in range(1, len(feats))))
+            inp = feats[0] if len(feats) == 1 else ex.node(
+                cat, ops.NoAttrs(), tuple(feats), st.loc, scope, aux=aux, labels=labels)
+            feats.append(ex.unit(st.unit, (inp,), scope, scope, None, env, aux))
+    if len(feats) == 1:
+        raise NetdslError("dense block has no units", c.loc)
+    labels = ("the block's input", *(f"unit {k}" for k in range(1, len(feats))))
+    return ex.node(cat, ops.NoAttrs(), tuple(feats), c.loc, scope, aux=aux, labels=labels)
 
-    def _aux(self: Builder, c: A.Construct, x: str, scope: Scope, env: dict[str, Any],
-             aux: bool) -> str:
-        sub = self.fresh(scope, "aux", numbered=True)
-        out = self.body(c.branches[0], x, sub, env, True)
-        if out == x:
-            raise NetdslError("aux head is empty", c.loc)
-        self.graph.outputs.append(out)
-        return x
+
+@construct("aux", joins=0)
+def _aux(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
+    sub = ex.names.child(scope, "aux", numbered=True)
+    out = ex.body(c.branches[0], x, sub, env, True)
+    if out == x:
+        raise NetdslError("aux head is empty", c.loc)
+    ex.graph.outputs.append(out)
+    return x

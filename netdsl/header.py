@@ -1,4 +1,4 @@
-"""The spec's header (name, input, params, init, activation) and parameter arithmetic."""
+"""The spec's header: name, input, params, init, activation (read before any layer)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from typing import Any
 from . import ast as A
 from . import ops
 from .errors import NetdslCascadeError, NetdslError, SourceLoc, did_you_mean
-from .limits import MAX_ELEMENTS
+from .evaluate import FAILED, evaluate
+from .limits import MAX_DIM, MAX_ELEMENTS
 from .shape import Shape, input_shape
 
 INITS = {"he": "he", "kaiming": "he", "glorot": "glorot", "xavier": "glorot"}
-MAX_INT = 1 << 62  # parameter arithmetic beyond this is refused, not computed
-FAILED = object()  # the value of a param whose definition had an error
 INPUT_HINT = ("input C×H×W (3x224x224), C×L (1x16000), C×D×H×W (3x16x112x112), "
               "a feature count (4096) or L×D tokens (197x768 tokens)")
 
@@ -31,57 +30,6 @@ class Header:
     cite: str | None = None
     init: tuple[str, str] = ("he", "normal")
     activation: str | None = None
-
-
-def evaluate(e: A.Expr, env: dict[str, Any]) -> Any:
-    """The value of an integer/float expression over block parameters and params."""
-    match e:
-        case A.Num(value=v):
-            return v
-        case A.Ref(name=n, loc=loc):
-            if n in env:
-                if env[n] is FAILED:
-                    raise NetdslCascadeError(f"param '{n}' has an error", loc)
-                return env[n]
-            if ops.lookup(n)[0] is not None:
-                raise NetdslError(f"'{n}' is a layer, not a value", loc,
-                                  hint="arguments and sizes are numbers, params or block "
-                                       "parameters; a block body can contain the layer itself")
-            raise NetdslError(f"unknown name '{n}'", loc,
-                              hint=did_you_mean(n, list(env)) or
-                              (f"names here: {', '.join(sorted(env))}" if env else
-                               "declare it with 'param' or as a block parameter"))
-        case A.Neg(operand=x, loc=loc):
-            v = evaluate(x, env)
-            if not _is_number(v):
-                raise NetdslError(f"'-' needs a number, got {v!r}", loc)
-            return -v
-        case A.BinOp(op=op, left=l, right=r, loc=loc):
-            a, b = evaluate(l, env), evaluate(r, env)
-            if not (_is_number(a) and _is_number(b)):
-                raise NetdslError(f"'{op}' needs numbers, got {a!r} and {b!r}", loc)
-            if op in "/%" and b == 0:
-                raise NetdslError("division by zero", loc)
-            if op == "*" and isinstance(a, int) and isinstance(b, int) and \
-                    a.bit_length() + b.bit_length() > 64:
-                raise NetdslError("arithmetic result is absurdly large", loc,
-                                  hint=f"integers must stay below 2**62 ({MAX_INT:,})")
-            try:
-                v = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                     "/": lambda: a // b if isinstance(a, int) and isinstance(b, int) else a / b,
-                     "%": lambda: a % b}[op]()
-            except (OverflowError, ZeroDivisionError):
-                raise NetdslError("arithmetic overflows", loc) from None
-            if (isinstance(v, int) and abs(v) >= MAX_INT) or \
-                    (isinstance(v, float) and not math.isfinite(v)):
-                raise NetdslError("arithmetic result is absurdly large", loc,
-                                  hint=f"integers must stay below 2**62 ({MAX_INT:,})")
-            return v
-    raise AssertionError(e)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def read_header(spec: A.SpecFile, overrides: dict[str, Any],
@@ -130,7 +78,7 @@ def _setting(h: Header, s: A.Setting, overrides: dict[str, Any]) -> None:
         if any(d < 1 for d in dims):
             raise NetdslError(f"input sizes must be at least 1, got {got}", s.loc,
                               hint=INPUT_HINT)
-        if math.prod(dims) > MAX_ELEMENTS or any(d >= ops.MAX_DIM for d in dims):
+        if math.prod(dims) > MAX_ELEMENTS or any(d >= MAX_DIM for d in dims):
             raise NetdslError("input is absurdly large", s.loc,
                               hint=f"at most {MAX_ELEMENTS:,} elements, each size below 2**31")
         h.input = shape

@@ -68,10 +68,6 @@ class NetGraph:
     def __len__(self) -> int:
         return self.g.number_of_nodes()
 
-    def replace(self, layer: Layer) -> None:
-        """Swap a node's Layer for an updated one with the same name and inputs."""
-        self.g.nodes[layer.name]["layer"] = layer
-
     def layers(self) -> Iterator[Layer]:
         """All layers, inputs before their users (insertion order is topological)."""
         for n in self.g.nodes:

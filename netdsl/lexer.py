@@ -2,14 +2,19 @@
 
 Registered as the ``pygments.lexers`` entry point ``netdsl`` in pyproject.toml: once netdsl is
 installed, ``pygmentize -l netdsl spec.net``, ``\\begin{minted}{netdsl}`` and fenced
-````` ```netdsl ````` blocks just work. Layer keywords are told apart from other names by the
-op registry (``conv3``, ``conv1x7``, ``FC`` and every alias), never by a list kept here.
+````` ```netdsl ````` blocks just work. No list of layers or constructs is kept here: layer
+keywords come from the op registry (``conv3``, ``conv1x7``, ``FC`` and every alias) and
+construct keywords from the construct table, so a new op or construct is highlighted as soon as
+it is registered. A construct keyword counts as one only where it opens a body (``dense { … }``):
+``dense-10`` is a layer (an FC alias) and ``concat from a, b`` the op. Only the grammar's own
+fixed words (``HEADER``, ``WORDS``) are listed, and a test checks them against the grammar.
 
 Pygments is optional: this module is imported only by Pygments itself and by the tests.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,17 +33,21 @@ from pygments.token import (
 
 HEADER = ("network", "input", "param", "cite", "init", "activation", "include", "default",
           "block")
-CONSTRUCTS = ("concat", "residual", "shortcut", "scale", "dense", "aux")
 WORDS = ("from", "on", "off")
+# After a construct keyword: its options (no -C or /S suffix), then the '{' of its body.
+_OPENS_BODY = re.compile(r"(?![-/])(?:[^;\n{}|\\]|\\\r?\n)*\{")
 
 
 def _word(lexer: Any, match: Any) -> Iterator[tuple[int, Any, str]]:
-    """An identifier: a layer keyword (per the op registry), a construct, or a plain name."""
+    """An identifier: a construct (per the construct table), a layer keyword (per the op
+    registry), or a plain name."""
     from . import ops  # lazy: Pygments loads lexers by entry point, before anything else
+    from .constructs import CONSTRUCTS
 
     word = match.group(0)
     low = word.lower()
-    if low in CONSTRUCTS:
+    heads = low in CONSTRUCTS or any(low == c.follower for c in CONSTRUCTS.values())
+    if heads and _OPENS_BODY.match(match.string, match.end()):
         kind = Keyword
     elif low in WORDS:
         kind = Keyword.Pseudo

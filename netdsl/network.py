@@ -10,10 +10,13 @@ from typing import Any
 
 from . import ast as A
 from . import ops
-from .build import MAX_INCLUDE_DEPTH, Builder, Header
 from .errors import NetdslError, NetdslWarning
+from .expand import Expander
+from .header import Header
 from .ir import Layer, NetGraph
-from .parser import MAX_SPEC_CHARS, parse_text
+from .limits import MAX_INCLUDE_DEPTH, MAX_SPEC_CHARS
+from .parser import parse_text
+from .passes import PassContext, run_passes
 from .shape import Shape
 
 MAX_SPEC_BYTES = 4 * MAX_SPEC_CHARS  # a file: a spec, or a paper (LaTeX, Markdown) around specs
@@ -178,11 +181,11 @@ def read_spec(path: str | Path) -> str:
         if not p.is_file():  # a FIFO or a device would block or never end
             raise NetdslError("is not a regular file", path=name, hint="give a .net spec file")
         with open(p, "rb") as f:
-            data = f.read(MAX_SPEC_BYTES + 1)
+            data = f.read(MAX_SPEC_CHARS + 1)
     except OSError as e:
         raise NetdslError(f"cannot read: {e.strerror}", path=name) from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise NetdslError(f"file is larger than {MAX_SPEC_BYTES >> 10} KiB", path=name,
+    if len(data) > MAX_SPEC_CHARS:
+        raise NetdslError(f"file is larger than {MAX_SPEC_CHARS >> 10} KiB", path=name,
                           hint="is this really a spec?")
     if b"\0" in data:
         raise NetdslError("is a binary file, not a spec", path=name,
@@ -288,10 +291,12 @@ def loads(text: str, path: str = "<string>", params: dict[str, Any] | None = Non
     """
     root = parse_text(text, path, line_offset)
     files = _load_files(root, include_path)
-    builder = Builder(root, files, params or {})
-    graph = builder.run()
-    warnings = [w for f in files for w in f.warnings] + builder.warnings
-    return Network(graph, builder.header, warnings, text, path,
+    expander = Expander(root, files, params or {})
+    graph = expander.run()
+    ctx = PassContext(frozenset(expander.auto_acts),
+                      [w for f in files for w in f.warnings] + expander.warnings)
+    graph = run_passes(graph, ctx)
+    return Network(graph, expander.header, ctx.warnings, text, path,
                    tuple(f.src.path for f in files))
 
 

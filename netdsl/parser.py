@@ -21,7 +21,8 @@ from lark.exceptions import VisitError
 from . import ast as A
 from .charset import check_controls, trojan_warnings
 from .errors import NetdslError, SourceFile, SourceLoc
-from .recovery import MAX_ERRORS, Recovery, collect  # noqa: F401  (MAX_ERRORS: re-exported)
+from .limits import MAX_DEPTH, MAX_LITERAL_DIGITS, MAX_SPEC_CHARS
+from .recovery import Recovery, collect
 
 _GRAMMAR_NAME = "netdsl.lark"
 
@@ -102,12 +103,6 @@ def _save_cached(parser: Lark, path: Path) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-
-
-MAX_DEPTH = 100  # nesting of the syntax tree (brackets, blocks, operators): a legit spec uses ~20
-# A spec is text a person wrote or a search loop generated. 64 Ki characters keep `check` under
-# 2 s for any spec (50,000 one-word statements at 256 KiB took 7-9 s: Lark's per-token cost).
-MAX_SPEC_CHARS = 64 << 10
 
 
 def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.SpecFile:
@@ -336,7 +331,7 @@ class _ToAst(Transformer):
         value: int | float
         if any(ch in text for ch in ".eE"):
             value = float(text)
-        elif len(text) > 30:
+        elif len(text) > MAX_LITERAL_DIGITS:
             raise NetdslError(f"number {text[:20]}… is absurdly large", self._tloc(c[0]),
                               hint="sizes and counts must be below 2**31")
         else:

@@ -14,8 +14,8 @@ from lark import Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, Un
 
 from .charset import describe
 from .errors import NetdslError, SourceFile, SourceLoc
+from .limits import MAX_ERRORS
 
-MAX_ERRORS = 10  # errors reported together; past this, checking stops
 _SEPARATORS = ("_NL", "SEMICOLON")
 _CLOSERS = {"}": "RBRACE", ")": "RPAR", "|": "VBAR"}
 

@@ -169,8 +169,9 @@ def _input_text(net: Network) -> str:
         kind = {3: " RGB image", 1: " grayscale image"}.get(x.channels, f"×{x.channels}")
         return f"input ({x.spatial[0]} × {x.spatial[1]}{kind})"
     if x.layout.is_map:
-        what = "signal" if x.layout is Layout.MAP1 else "volume"
-        return f"input ({' × '.join(map(str, x.spatial))} {what}, {x.channels} channels)"
+        what = "-sample signal" if x.layout is Layout.MAP1 else " volume"
+        channels = f"{x.channels} channel{'s' if x.channels != 1 else ''}"
+        return f"input ({' × '.join(map(str, x.spatial))}{what}, {channels})"
     if x.layout is Layout.TOKENS:
         return f"input ({x.dims[0]} tokens of {x.dims[1]} features)"
     return f"input ({x.channels} features)"

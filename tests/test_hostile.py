@@ -226,16 +226,16 @@ def test_unwritable_output_paths_are_netdsl_errors(tmp_path: Path, target: str,
 @pytest.mark.parametrize("spec", sorted((ROOT / "specs").rglob("*.net")), ids=lambda p: p.stem)
 def test_layer_estimate_never_exceeds_the_real_size(spec: Path) -> None:
     """The estimate is a lower bound, so a valid spec under the limit is never refused."""
-    from netdsl.build import Builder
-    from netdsl.limits import LayerEstimate
+    from netdsl.estimate import LayerEstimate
+    from netdsl.expand import Expander
     from netdsl.network import _load_files
     from netdsl.parser import parse_text
 
     root = parse_text(spec.read_text(encoding="utf-8"), str(spec))
     if not root.body:
         return  # a block library
-    b = Builder(root, _load_files(root), {})
-    est = LayerEstimate(b.blocks, b.bind, b._count, b.header.activation is not None)
+    b = Expander(root, _load_files(root), {})
+    est = LayerEstimate(b.blocks, b.header.params, b.header.activation is not None)
     total = sum(n * per for n, per in (est.stmt(st, dict(b.header.params)) for st in root.body))
     graph = b.run()
     assert 0.5 * len(graph) <= total <= len(graph) - 1 + len(graph.outputs)

@@ -54,3 +54,48 @@ def test_highlights_through_pygments() -> None:
 
     html = highlight("conv3-64 ×2; maxpool  # stage 1\n", NetdslLexer(), HtmlFormatter())
     assert 'class="nb">conv3<' in html and 'class="c1"># stage 1<' in html
+
+
+def _kinds(text: str) -> list[tuple[str, object]]:
+    return [(v, t) for t, v in NetdslLexer().get_tokens(text) if v.strip()]
+
+
+@pytest.mark.parametrize(("text", "word", "want"), [
+    ("dense-10\n", "dense", Name.Builtin),  # an FC alias, not the construct
+    ("dense 10\n", "dense", Name.Builtin),
+    ("dense { bn-relu; conv3-32 } ×6\n", "dense", Keyword),
+    ("concat from a, b\n", "concat", Name.Builtin),  # the op
+    ("concat { conv1-64 | conv3-64 }\n", "concat", Keyword),  # the construct
+    ("residual shortcut=A { conv3-16 }\n", "residual", Keyword),
+    ("residual { bn } shortcut { conv1-64 }\n", "shortcut", Keyword),
+    ("scale = FC-10\n", "scale", Name.Variable),
+])
+def test_constructs_only_where_they_open_a_body(text: str, word: str, want: object) -> None:
+    assert dict(_kinds(text))[word] is want
+
+
+def test_keywords_come_from_the_registry_and_the_construct_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from netdsl import ops
+    from netdsl.constructs import CONSTRUCTS
+
+    for key in ops.REGISTRY:
+        assert dict(_kinds(f"{key}\n"))[key] is Name.Builtin, key
+    for key in CONSTRUCTS:
+        assert dict(_kinds(f"{key} {{ relu }}\n"))[key] is Keyword, key
+    # a new op or construct is highlighted once registered, without touching the lexer
+    assert dict(_kinds("zzlayer-8\n"))["zzlayer"] is Name
+    monkeypatch.setitem(ops.REGISTRY, "zzlayer", ops.OPS["relu"])
+    monkeypatch.setitem(CONSTRUCTS, "zzblock", CONSTRUCTS["scale"])
+    assert dict(_kinds("zzlayer-8\n"))["zzlayer"] is Name.Builtin
+    assert dict(_kinds("zzblock { relu }\n"))["zzblock"] is Keyword
+
+
+def test_fixed_words_are_the_grammars() -> None:
+    import re
+
+    from netdsl.lexer import HEADER, WORDS
+    from netdsl.parser import grammar_text
+
+    literals = set(re.findall(r'"([a-z]+)"', grammar_text()))
+    assert set(HEADER) | set(WORDS) == literals

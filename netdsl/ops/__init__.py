@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import NetdslError, NetdslWarning, SourceLoc, did_you_mean
+from ..limits import MAX_DIM
 from ..shape import ANY, AXIS_NAMES, MAPS, Layout, Shape, describe_layouts
 
 __all__ = ["ANY", "MAPS", "Layout", "Shape"]  # what op modules import from here, with OpDef
@@ -55,7 +56,6 @@ if TYPE_CHECKING:  # the ONNX builder imports onnx; ops only call its methods
 REGISTRY: dict[str, OpDef] = {}  # keyword (and aliases), lower case -> op
 OPS: dict[str, OpDef] = {}  # canonical op name -> op
 
-MAX_DIM = 1 << 31  # one dimension of any size, channel count or kernel (guards absurd input)
 
 
 def register(name: str, *aliases: str, keyword: bool = True

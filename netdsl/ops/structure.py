@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import NetdslError, NetdslShapeError, SourceLoc
-from ..shape import MAPS, Layout, Shape
+from ..shape import ANY, MAPS, Layout, Shape
 from . import OpDef, TorchCode, opt, register, size_text, sizes
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ class Input(OpDef):
 
     Attrs = InputAttrs
     arity = 0
+    produces = ANY  # whatever the header declares
 
     def infer(self, a: InputAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         return a.shape

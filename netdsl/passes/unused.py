@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import NetdslWarning
 from ..ir import NetGraph
+
+if TYPE_CHECKING:
+    from . import PassContext
+
+
+def warn_unused_outputs(graph: NetGraph, ctx: PassContext) -> NetGraph:
+    ctx.warnings.extend(unused_outputs(graph))
+    return graph
 
 
 def unused_outputs(graph: NetGraph) -> list[NetdslWarning]:

@@ -1,22 +1,24 @@
-"""Syntax tree -> NetGraph: evaluate parameters, expand blocks and repetition, infer shapes.
+"""Syntax tree -> NetGraph: expand blocks, constructs and repetition, inferring shapes.
 
 Shapes are inferred as each node is added (every input exists by then), so a failing layer
 is reported at its own line and `residual` knows whether its shortcut needs a projection.
+Values come from ``evaluate``, names from ``naming``, constructs from the ``constructs`` table;
+before a top-level statement is expanded, ``estimate`` refuses it if it would be too large.
 
-Errors do not stop the build at the first one: a statement that fails is recorded and its
-output becomes a *poisoned* node of unknown shape. Later statements are still checked for
-everything that does not depend on shapes (unknown names, invalid values, block arguments),
-while shape checks that would only repeat the first error are skipped.
+Errors do not stop the expansion at the first one: a statement that fails is recorded and its
+output becomes a placeholder of unknown shape, kept apart from the graph (``unknown``) with
+every layer that reads it, so each graph node has a shape. Later statements are still checked
+for everything that does not depend on shapes (unknown names, invalid values, block
+arguments), while shape checks that would only repeat the first error are skipped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast as A
 from . import ops
-from .constructs import CONSTRUCTS, RESIDUAL_OPTIONS, Constructs  # noqa: F401
+from .constructs import CONSTRUCTS, expand_construct
 from .errors import (
     NetdslCascadeError,
     NetdslError,
@@ -26,45 +28,35 @@ from .errors import (
     SourceLoc,
     did_you_mean,
 )
-from .header import Header, evaluate, read_header
+from .estimate import LayerEstimate
+from .evaluate import bind, count, layer_args
+from .header import Header, read_header
 from .ir import INPUT, Layer, NetGraph
-from .limits import (  # noqa: F401  (re-exported: the limits are part of this module's contract)
+from .limits import (
     MAX_DEFAULT_WORDS,
     MAX_ELEMENTS,
-    MAX_INCLUDE_DEPTH,
+    MAX_ERRORS,
     MAX_LAYERS,
     MAX_NESTING,
     MAX_PARAMS,
-    LayerEstimate,
 )
+from .naming import Names, Scope
 from .ops.structure import InputAttrs
-from .passes.unused import unused_outputs
-from .recovery import MAX_ERRORS, collect
+from .recovery import collect
+from .shape import Shape
 
-POISON = "<error>"  # op of the placeholder node standing for a statement that failed
-
-
-@dataclass
-class Scope:
-    """A naming scope (``layer3.2.``) with its auto-name counters and bound names."""
-
-    prefix: str
-    counters: dict[str, int] = field(default_factory=dict)
-    bound: dict[str, str] = field(default_factory=dict)  # `name = …` -> output node
-    # A named group numbers its unnamed block calls 0, 1, … like nn.Sequential, so that
-    # `layer2 = (bottleneck(128, 2); bottleneck(128) ×3)` names layer2.0 … layer2.3.
-    sequential: bool = False
-
-    def child(self, name: str) -> Scope:
-        return Scope(f"{self.prefix}{name}.")
+POISON = "<error>"  # name prefix of the placeholder standing for a statement that failed
+Env = dict[str, Any]
 
 
-class Builder(Constructs):
-    """Expands one spec (with its includes) into a NetGraph; see ``build``."""
+class Expander:
+    """Expands one spec (with its includes) into a NetGraph; see ``run``."""
 
-    def __init__(self, root: A.SpecFile, files: list[A.SpecFile], overrides: dict[str, Any]):
+    def __init__(self, root: A.SpecFile, files: list[A.SpecFile], overrides: Env):
         self.root = root
         self.graph = NetGraph()
+        self.names = Names()
+        self.unknown: set[str] = set()  # values of unknown shape: failed statements and readers
         self.warnings: list[NetdslWarning] = []
         self.errors: list[NetdslError] = []
         self.blocks: dict[str, A.BlockDef] = {}
@@ -72,11 +64,9 @@ class Builder(Constructs):
         self.stack: list[str] = []  # blocks being expanded, for recursion errors
         self.sites: list[A.Call] = []  # the calls that led to the current statement
         self.depth = 0  # nested bodies being expanded
-        self.auto_acts: set[str] = set()
-        self.scopes: set[str] = set()  # scope prefixes handed out by `fresh`
+        self.auto_acts: set[str] = set()  # activations inserted by the header (see passes)
         self._warned: set[str] = set()
         self._failed: set[tuple[Any, ...]] = set()  # locations and messages already reported
-        self._taken: dict[str, int] = {}  # last suffix given to a repeated name: no rescans
         for f in files:  # includes first, the root last: later definitions win
             for b in f.blocks:
                 self.blocks[b.name] = b
@@ -88,21 +78,6 @@ class Builder(Constructs):
                                       "is enough: the last one wins")
                 self.defaults[d.op.lower()] = words
         self.header: Header = read_header(root, overrides, self.errors)
-
-    # ---- expressions ---------------------------------------------------------------------
-    @staticmethod
-    def eval(e: A.Expr, env: dict[str, Any]) -> Any:
-        return evaluate(e, env)
-
-    def _count(self, e: A.Expr, env: dict[str, Any], what: str = "repetition") -> int:
-        n = self.eval(e, env)
-        loc = _loc(e)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise NetdslError(f"{what} must be a whole number ≥ 1, got {n!r}", loc)
-        if n > MAX_LAYERS:
-            raise NetdslError(f"{what} {n:,} exceeds the limit of {MAX_LAYERS:,} layers", loc,
-                              hint="netdsl refuses specs that expand past this size")
-        return n
 
     # ---- errors ----------------------------------------------------------------------------
     def fail(self, e: NetdslError) -> None:
@@ -123,11 +98,15 @@ class Builder(Constructs):
         if len(self.errors) > MAX_ERRORS:
             raise NetdslLimitError("too many errors")
 
-    def poison(self, inputs: tuple[str, ...], loc: SourceLoc | None) -> str:
+    def poison(self) -> str:
         """A placeholder of unknown shape for a statement that failed (see the module doc)."""
-        name = f"{POISON}{len(self.graph)}"
-        self.graph.add(Layer(name, POISON, inputs, None, loc, None))  # type: ignore[arg-type]
+        name = f"{POISON}{len(self.unknown)}"
+        self.unknown.add(name)
         return name
+
+    def shape(self, value: str) -> Shape | None:
+        """The shape of a value, or None when it depends on a statement that failed."""
+        return None if value in self.unknown else self.graph[value].out
 
     # ---- nodes -----------------------------------------------------------------------------
     def node(self, op: ops.OpDef, attrs: Any, inputs: tuple[str, ...], loc: SourceLoc | None,
@@ -138,19 +117,20 @@ class Builder(Constructs):
         ``labels`` say what the inputs are (``branch 2``, ``the shortcut``) for messages about
         inputs that disagree; by default, the layers producing them.
         """
-        if len(self.graph) >= MAX_LAYERS:
+        if len(self.graph) + len(self.unknown) >= MAX_LAYERS:
             raise NetdslLimitError(f"the network expands past {MAX_LAYERS:,} layers", loc,
                                    hint="netdsl refuses specs that expand past this size")
-        full = self.unique(scope, name) if name else self.auto_name(scope, base or op.name)
-        ins = tuple(self.graph[i].out for i in inputs)
-        if op.arity is not None and len(ins) != op.arity:
-            raise NetdslError(f"{op.name} takes {op.arity} input(s), got {len(ins)}", loc)
-        if op.arity is None and len(ins) < 2:
-            raise NetdslError(f"{op.name} takes two or more inputs, got {len(ins)}", loc,
+        full = (self.names.given(scope, name) if name else
+                self.names.layer(scope, base or op.name))
+        if op.arity is not None and len(inputs) != op.arity:
+            raise NetdslError(f"{op.name} takes {op.arity} input(s), got {len(inputs)}", loc)
+        if op.arity is None and len(inputs) < 2:
+            raise NetdslError(f"{op.name} takes two or more inputs, got {len(inputs)}", loc,
                               hint="name the inputs with 'from a, b'")
-        if any(s is None for s in ins):  # after an error upstream: shapes unknown, not checked
-            self.graph.add(Layer(full, op.name, inputs, attrs, loc, None, aux))  # type: ignore[arg-type]
+        if any(i in self.unknown for i in inputs):  # after an error upstream: not checked
+            self.unknown.add(full)
             return full
+        ins = tuple(self.graph[i].out for i in inputs)
         op.check_layouts(ins, loc)
         try:
             out = op.infer(attrs, ins, loc)
@@ -187,30 +167,8 @@ class Builder(Constructs):
         return NetdslError(f"{e.what}: {say(i)} gives {e.shapes[0]} but {say(j)} gives "
                            f"{e.shapes[1]}", e.loc, hint=e.hint)
 
-    def auto_name(self, scope: Scope, base: str) -> str:
-        key = f"#{scope.prefix}{base}"  # another Scope with this prefix may have numbered it on
-        while True:
-            k = scope.counters.get(base, 0) + 1
-            if f"{scope.prefix}{base}{k}" in self.graph and k <= self._taken.get(key, 0):
-                k = self._taken[key] + 1
-            scope.counters[base] = k
-            full = f"{scope.prefix}{base}{k}"
-            if full not in self.graph:
-                self._taken[key] = max(k, self._taken.get(key, 0))
-                return full
-
-    def unique(self, scope: Scope, name: str) -> str:
-        full = f"{scope.prefix}{name}"
-        key = f"={scope.prefix}{name}"
-        k = self._taken.get(key, 1) if full in self.graph else 1  # names are never freed
-        while full in self.graph:
-            k += 1
-            full = f"{scope.prefix}{name}{k}"
-        self._taken[key] = k
-        return full
-
     # ---- statements ------------------------------------------------------------------------
-    def body(self, body: A.Body, x: str, scope: Scope, env: dict[str, Any], aux: bool) -> str:
+    def body(self, body: A.Body, x: str, scope: Scope, env: Env, aux: bool) -> str:
         """Expand a sequence of statements; a failing statement is recorded, not fatal."""
         if self.depth >= MAX_NESTING:
             raise NetdslLimitError(f"groups, constructs and blocks nest more than {MAX_NESTING} "
@@ -226,16 +184,16 @@ class Builder(Constructs):
                     x = self.stmt(st, x, scope, env, aux)
                 except NetdslError as e:
                     self.fail(e)
-                    x = self.poison((x,), st.loc)
+                    x = self.poison()
                     if st.target is not None:
                         scope.bound[st.target] = x
         finally:
             self.depth -= 1
         return x
 
-    def _check_size(self, st: A.Stmt, env: dict[str, Any]) -> None:
+    def _check_size(self, st: A.Stmt, env: Env) -> None:
         """Refuse a top-level statement whose expansion would pass MAX_LAYERS, before expanding."""
-        est = LayerEstimate(self.blocks, self.bind, self._count, self.header.activation is not None)
+        est = LayerEstimate(self.blocks, self.header.params, self.header.activation is not None)
         n, per = est.stmt(st, env)
         total = len(self.graph) + n * per
         if total <= MAX_LAYERS:
@@ -248,7 +206,7 @@ class Builder(Constructs):
                                hint="netdsl refuses such specs before building them: lower the "
                                     "repetition counts")
 
-    def stmt(self, st: A.Stmt, x: str, scope: Scope, env: dict[str, Any], aux: bool) -> str:
+    def stmt(self, st: A.Stmt, x: str, scope: Scope, env: Env, aux: bool) -> str:
         labels = None
         if st.inputs is not None:
             srcs = []
@@ -262,7 +220,7 @@ class Builder(Constructs):
             labels = tuple(f"'{n}'" for n in st.inputs)
         else:
             xs = (x,)
-        n = self._count(st.repeat, env) if st.repeat is not None else 1
+        n = count(st.repeat, env) if st.repeat is not None else 1
         single = isinstance(st.unit, A.Chain) and len(st.unit.layers) == 1 and n == 1
         out = xs[0] if len(xs) == 1 else xs  # type: ignore[assignment]
         for i in range(n):
@@ -277,7 +235,7 @@ class Builder(Constructs):
         return out
 
     def unit(self, u: A.Unit, xs: tuple[str, ...], outer: Scope, scope: Scope,
-             name: str | None, env: dict[str, Any], aux: bool,
+             name: str | None, env: Env, aux: bool,
              labels: tuple[str, ...] | None = None) -> str:
         match u:
             case A.Chain():
@@ -288,7 +246,7 @@ class Builder(Constructs):
             case A.Call():
                 return self.call(u, self._one(xs, u.loc), outer, scope, env, aux)
             case A.Construct():
-                return self.construct(u, self._one(xs, u.loc), scope, env, aux)
+                return expand_construct(self, u, self._one(xs, u.loc), scope, env, aux)
         raise AssertionError(u)
 
     def _one(self, xs: tuple[str, ...], loc: SourceLoc) -> str:
@@ -298,17 +256,17 @@ class Builder(Constructs):
         return xs[0]
 
     def chain(self, c: A.Chain, xs: tuple[str, ...], scope: Scope, name: str | None,
-              env: dict[str, Any], aux: bool, labels: tuple[str, ...] | None = None) -> str:
+              env: Env, aux: bool, labels: tuple[str, ...] | None = None) -> str:
         for k, lay in enumerate(c.layers):
             op, kernel = ops.lookup(lay.keyword)
             if op is None:
                 raise self._unknown_layer(lay)
-            attrs = op.build(self.layer_args(op, lay, kernel, env), lay.loc)
-            out = self.node(op, attrs, xs, lay.loc, scope, name=name, aux=aux,
-                            labels=labels if k == 0 else None)
+            args = layer_args(op, lay, kernel, env, self.defaults.get(op.name, ()))
+            out = self.node(op, op.build(args, lay.loc), xs, lay.loc, scope, name=name,
+                            aux=aux, labels=labels if k == 0 else None)
             xs = (out,)
-            explicit_next = k + 1 < len(c.layers)
-            if op.takes_activation and self.header.activation and not explicit_next:
+            last = k + 1 == len(c.layers)
+            if self.header.activation and last and op.takes_activation:
                 act = ops.OPS[self.header.activation]
                 out = self.node(act, act.Attrs(), xs, lay.loc, scope, aux=aux)
                 self.auto_acts.add(out)
@@ -328,63 +286,8 @@ class Builder(Constructs):
         return NetdslError(f"unknown layer '{lay.keyword}'", lay.loc,
                            hint=hint or "known layers: " + ", ".join(sorted(ops.OPS)))
 
-    def layer_args(self, op: ops.OpDef, lay: A.LayerAst, kernel: str | None,
-                   env: dict[str, Any]) -> ops.LayerArgs:
-        args = ops.LayerArgs(lay.keyword, kernel)
-        if lay.channels is not None:
-            args.channels = self.eval(lay.channels, env)
-        if lay.stride is not None:
-            args.stride = self.eval(lay.stride, env)
-        words = self.defaults.get(op.name, ()) + lay.words
-        fields = op.fields()
-        i = 0
-        while i < len(words):
-            w = words[i]
-            nxt = words[i + 1] if i + 1 < len(words) else None
-            if isinstance(w, A.Num):
-                if args.options:
-                    raise NetdslError(f"value {w.value} has no option name", w.loc,
-                                      hint=f"write it as: {op.usage()}")
-                args.positional.append(w.value)
-            elif w.kind == "keyval":
-                args.options[str(w.key)] = self._word_value(w.value, env)
-            elif w.kind in ("on", "off"):
-                raise NetdslError(f"'{w.kind}' has no option name", w.loc,
-                                  hint="write e.g. 'bias off'")
-            elif w.key in fields:  # an option name: the next word is its value, or a flag
-                key = str(w.key)
-                takes = nxt is not None and (isinstance(nxt, A.Num) or nxt.kind in ("on", "off")
-                                             or (nxt.kind == "flag" and nxt.key in env
-                                                 and nxt.key not in fields))
-                if takes and nxt is not None:
-                    args.options[key] = (nxt.value if isinstance(nxt, A.Num) else
-                                         nxt.kind == "on" if nxt.kind in ("on", "off") else
-                                         env[str(nxt.key)])
-                    i += 1
-                elif fields[key].metadata["kind"] == "bool":
-                    args.options[key] = True
-                else:
-                    raise NetdslError(f"option '{key}' of {op.name} needs a value", w.loc,
-                                      hint=f"{key}: {fields[key].metadata['doc']}")
-            elif w.key in env and not args.options:
-                args.positional.append(env[str(w.key)])
-            else:
-                known = sorted(fields)
-                raise NetdslError(f"unknown option '{w.key}' for {op.name}", w.loc,
-                                  hint=did_you_mean(str(w.key), known) or
-                                  (f"{op.name} options: {', '.join(known)}" if known
-                                   else f"{op.name} takes no options"))
-            i += 1
-        return args
-
-    def _word_value(self, e: A.Expr | None, env: dict[str, Any]) -> Any:
-        if isinstance(e, A.Ref) and e.name not in env:
-            return e.name  # a bare word such as shortcut=A
-        return self.eval(e, env) if e is not None else True
-
     # ---- blocks ----------------------------------------------------------------------------
-    def call(self, c: A.Call, x: str, outer: Scope, scope: Scope, env: dict[str, Any],
-             aux: bool) -> str:
+    def call(self, c: A.Call, x: str, outer: Scope, scope: Scope, env: Env, aux: bool) -> str:
         b = self.blocks.get(c.block)
         if b is None:
             op, _ = ops.lookup(c.block)
@@ -399,9 +302,9 @@ class Builder(Constructs):
             chain = " -> ".join([*self.stack[self.stack.index(c.block):], c.block])
             raise NetdslError(f"block '{c.block}' calls itself ({chain})", c.loc,
                               hint="blocks cannot be recursive; repeat with ×N instead")
-        local = self.bind(b, c, env)
+        local = bind(b, c, env, self.header.params)
         if scope is outer:  # unnamed call: a fresh scope named after the block
-            scope = outer.child(self.auto_name_scope(outer, b.name))
+            scope = outer.child(self.names.call(outer, b.name))
         self.stack.append(b.name)
         self.sites.append(c)
         try:
@@ -410,56 +313,11 @@ class Builder(Constructs):
             self.stack.pop()
             self.sites.pop()
 
-    def bind(self, b: A.BlockDef, c: A.Call, env: dict[str, Any]) -> dict[str, Any]:
-        """The environment of block ``b``'s body for call ``c`` made in ``env``."""
-        names = [p for p, _ in b.params]
-        if len(c.args) > len(names):
-            raise NetdslError(f"block '{b.name}' takes {len(names)} argument(s), got "
-                              f"{len(c.args)}", c.loc, hint=_signature(b))
-        local = dict(self.header.params)
-        given: dict[str, Any] = {}
-        for p, e in zip(names, c.args, strict=False):
-            given[p] = self.eval(e, env)
-        for k, e in c.kwargs:
-            if k not in names:
-                raise NetdslError(f"block '{b.name}' has no parameter '{k}'", _loc(e),
-                                  hint=did_you_mean(k, names) or _signature(b))
-            if k in given:
-                raise NetdslError(f"parameter '{k}' of '{b.name}' is given twice", _loc(e),
-                                  hint=_signature(b))
-            given[k] = self.eval(e, env)
-        for p, default in b.params:
-            if p in given:
-                local[p] = given[p]
-            elif default is not None:
-                local[p] = self.eval(default, local)
-            else:
-                raise NetdslError(f"block '{b.name}' needs its argument '{p}'", c.loc,
-                                  hint=_signature(b))
-        return local
-
-    def fresh(self, scope: Scope, base: str, numbered: bool = False) -> Scope:
-        """A child scope named ``base`` (``base2``, … when taken; ``base1``, … if numbered)."""
-        k = 1
-        name = f"{base}1" if numbered else base
-        if f"{scope.prefix}{name}." in self.scopes:  # resume after the last one handed out
-            k = self._taken.get(f".{scope.prefix}{base}", 1)
-        while f"{scope.prefix}{name}." in self.scopes:
-            k += 1
-            name = f"{base}{k}"
-        self._taken[f".{scope.prefix}{base}"] = k
-        self.scopes.add(f"{scope.prefix}{name}.")
-        return scope.child(name)
-
-    def auto_name_scope(self, scope: Scope, base: str) -> str:
-        key = "" if scope.sequential else base  # "": the sequential index of block calls
-        k = scope.counters.get(key, 0) + 1
-        scope.counters[key] = k
-        return str(k - 1) if scope.sequential else f"{base}{k}"
-
     # ---- whole network ---------------------------------------------------------------------
     def run(self) -> NetGraph:
-        """Build the graph; raise every recorded error together (in source order) if any."""
+        """Build the graph; raise every recorded error together (in source order) if any.
+
+        The graph is as the spec reads: ``passes.run_passes`` then finishes it."""
         h = self.header
         if not self.root.body and not self.root.settings and self.root.blocks:
             self.errors = [NetdslError(  # not a network: its blocks are checked where used
@@ -470,41 +328,17 @@ class Builder(Constructs):
                 "the spec has no layers", path=self.root.src.path,
                 hint="add layers after the header, e.g. 'conv3-64; FC-10'"))
         if h.input is not None and self.root.body:
-            self.graph.add(Layer(INPUT, "input", (), InputAttrs(h.input), None, h.input))
+            top = Scope("")
+            source = ops.OPS["input"]  # the input is a node like any other, named `input`
+            x = self.node(source, InputAttrs(h.input), (), None, top, name=INPUT)
+            self.graph.input = x
             try:
-                out = self.body(tuple(self.root.body), INPUT, Scope(""), dict(h.params), False)
+                out = self.body(tuple(self.root.body), x, top, dict(h.params), False)
                 self.graph.outputs.insert(0, out)
             except NetdslLimitError as e:
                 if e.loc is not None or e.path is not None:
                     self.errors.append(e)
         if self.errors:
             raise collect(self.errors, stopped=len(self.errors) > MAX_ERRORS)
-        self._drop_head_activations()
-        self.warnings.extend(unused_outputs(self.graph))
         return self.graph
 
-    def _drop_head_activations(self) -> None:
-        """`activation relu` follows hidden weight layers only: not those feeding an output."""
-        outputs, self.graph.outputs = self.graph.outputs, []  # rewritten once, not per removal
-        moved: dict[str, str] = {}
-        for o in outputs:
-            n = o
-            while True:
-                lay = self.graph[n]
-                if n in self.auto_acts:
-                    moved[n] = lay.inputs[0]
-                    self.graph.remove_passthrough(n)
-                    break
-                if not ops.OPS[lay.op].transparent:
-                    break
-                n = lay.inputs[0]
-        self.graph.outputs = [moved.get(o, o) for o in outputs]
-
-
-def _signature(b: A.BlockDef) -> str:
-    ps = ", ".join(p if d is None else f"{p}=…" for p, d in b.params)
-    return f"{b.name}({ps}) is defined at line {b.loc.line} of {b.loc.src.path}"
-
-
-def _loc(e: Any) -> SourceLoc:
-    return e.loc

@@ -1,0 +1,174 @@
+"""Values: expressions over params and block parameters, block arguments, and layer words.
+
+Pure functions of the syntax tree and an environment (a dict of names to values); used by the
+header, the expansion and the size estimate alike, so all three read a spec the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import ast as A
+from . import ops
+from .errors import NetdslCascadeError, NetdslError, SourceLoc, did_you_mean
+from .limits import MAX_INT, MAX_LAYERS
+
+Env = dict[str, Any]
+FAILED = object()  # the value of a param whose definition had an error
+
+
+def evaluate(e: A.Expr, env: Env) -> Any:
+    """The value of an integer/float expression over block parameters and params."""
+    match e:
+        case A.Num(value=v):
+            return v
+        case A.Ref(name=n, loc=loc):
+            if n in env:
+                if env[n] is FAILED:
+                    raise NetdslCascadeError(f"param '{n}' has an error", loc)
+                return env[n]
+            if ops.lookup(n)[0] is not None:
+                raise NetdslError(f"'{n}' is a layer, not a value", loc,
+                                  hint="arguments and sizes are numbers, params or block "
+                                       "parameters; a block body can contain the layer itself")
+            raise NetdslError(f"unknown name '{n}'", loc,
+                              hint=did_you_mean(n, list(env)) or
+                              (f"names here: {', '.join(sorted(env))}" if env else
+                               "declare it with 'param' or as a block parameter"))
+        case A.Neg(operand=x, loc=loc):
+            v = evaluate(x, env)
+            if not _is_number(v):
+                raise NetdslError(f"'-' needs a number, got {v!r}", loc)
+            return -v
+        case A.BinOp(op=op, left=l, right=r, loc=loc):
+            a, b = evaluate(l, env), evaluate(r, env)
+            if not (_is_number(a) and _is_number(b)):
+                raise NetdslError(f"'{op}' needs numbers, got {a!r} and {b!r}", loc)
+            if op in "/%" and b == 0:
+                raise NetdslError("division by zero", loc)
+            if op == "*" and isinstance(a, int) and isinstance(b, int) and \
+                    a.bit_length() + b.bit_length() > 64:
+                raise NetdslError("arithmetic result is absurdly large", loc,
+                                  hint=f"integers must stay below 2**62 ({MAX_INT:,})")
+            try:
+                v = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                     "/": lambda: a // b if isinstance(a, int) and isinstance(b, int) else a / b,
+                     "%": lambda: a % b}[op]()
+            except (OverflowError, ZeroDivisionError):
+                raise NetdslError("arithmetic overflows", loc) from None
+            if (isinstance(v, int) and abs(v) >= MAX_INT) or \
+                    (isinstance(v, float) and not math.isfinite(v)):
+                raise NetdslError("arithmetic result is absurdly large", loc,
+                                  hint=f"integers must stay below 2**62 ({MAX_INT:,})")
+            return v
+    raise AssertionError(e)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def count(e: A.Expr, env: Env, what: str = "repetition") -> int:
+    """A repetition count: a whole number from 1 to MAX_LAYERS."""
+    n = evaluate(e, env)
+    loc: SourceLoc = e.loc
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise NetdslError(f"{what} must be a whole number ≥ 1, got {n!r}", loc)
+    if n > MAX_LAYERS:
+        raise NetdslError(f"{what} {n:,} exceeds the limit of {MAX_LAYERS:,} layers", loc,
+                          hint="netdsl refuses specs that expand past this size")
+    return n
+
+
+def bind(b: A.BlockDef, c: A.Call, env: Env, params: Env) -> Env:
+    """The environment of block ``b``'s body for call ``c`` made in ``env`` (``params``: the
+    spec's params, visible in every block)."""
+    names = [p for p, _ in b.params]
+    if len(c.args) > len(names):
+        raise NetdslError(f"block '{b.name}' takes {len(names)} argument(s), got "
+                          f"{len(c.args)}", c.loc, hint=signature(b))
+    local = dict(params)
+    given: Env = {}
+    for p, e in zip(names, c.args, strict=False):
+        given[p] = evaluate(e, env)
+    for k, e in c.kwargs:
+        if k not in names:
+            raise NetdslError(f"block '{b.name}' has no parameter '{k}'", e.loc,
+                              hint=did_you_mean(k, names) or signature(b))
+        if k in given:
+            raise NetdslError(f"parameter '{k}' of '{b.name}' is given twice", e.loc,
+                              hint=signature(b))
+        given[k] = evaluate(e, env)
+    for p, default in b.params:
+        if p in given:
+            local[p] = given[p]
+        elif default is not None:
+            local[p] = evaluate(default, local)
+        else:
+            raise NetdslError(f"block '{b.name}' needs its argument '{p}'", c.loc,
+                              hint=signature(b))
+    return local
+
+
+def signature(b: A.BlockDef) -> str:
+    ps = ", ".join(p if d is None else f"{p}=…" for p, d in b.params)
+    return f"{b.name}({ps}) is defined at line {b.loc.line} of {b.loc.src.path}"
+
+
+def layer_args(op: ops.OpDef, lay: A.LayerAst, kernel: str | None, env: Env,
+               defaults: tuple[A.Word, ...] = ()) -> ops.LayerArgs:
+    """A layer's suffix and words (after its type's ``default`` words) as the op's LayerArgs."""
+    args = ops.LayerArgs(lay.keyword, kernel)
+    if lay.channels is not None:
+        args.channels = evaluate(lay.channels, env)
+    if lay.stride is not None:
+        args.stride = evaluate(lay.stride, env)
+    words = defaults + lay.words
+    fields = op.fields()
+    i = 0
+    while i < len(words):
+        w = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if isinstance(w, A.Num):
+            if args.options:
+                raise NetdslError(f"value {w.value} has no option name", w.loc,
+                                  hint=f"write it as: {op.usage()}")
+            args.positional.append(w.value)
+        elif w.kind == "keyval":
+            args.options[str(w.key)] = word_value(w.value, env)
+        elif w.kind in ("on", "off"):
+            raise NetdslError(f"'{w.kind}' has no option name", w.loc,
+                              hint="write e.g. 'bias off'")
+        elif w.key in fields:  # an option name: the next word is its value, or a flag
+            key = str(w.key)
+            takes = nxt is not None and (isinstance(nxt, A.Num) or nxt.kind in ("on", "off")
+                                         or (nxt.kind == "flag" and nxt.key in env
+                                             and nxt.key not in fields))
+            if takes and nxt is not None:
+                args.options[key] = (nxt.value if isinstance(nxt, A.Num) else
+                                     nxt.kind == "on" if nxt.kind in ("on", "off") else
+                                     env[str(nxt.key)])
+                i += 1
+            elif fields[key].metadata["kind"] == "bool":
+                args.options[key] = True
+            else:
+                raise NetdslError(f"option '{key}' of {op.name} needs a value", w.loc,
+                                  hint=f"{key}: {fields[key].metadata['doc']}")
+        elif w.key in env and not args.options:
+            args.positional.append(env[str(w.key)])
+        else:
+            known = sorted(fields)
+            raise NetdslError(f"unknown option '{w.key}' for {op.name}", w.loc,
+                              hint=did_you_mean(str(w.key), known) or
+                              (f"{op.name} options: {', '.join(known)}" if known
+                               else f"{op.name} takes no options"))
+        i += 1
+    return args
+
+
+def word_value(e: A.Expr | None, env: Env) -> Any:
+    """An option's value: an expression, a bare word (``shortcut=A``), or True when absent."""
+    if isinstance(e, A.Ref) and e.name not in env:
+        return e.name
+    return evaluate(e, env) if e is not None else True

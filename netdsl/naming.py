@@ -1,0 +1,89 @@
+"""Layer and scope names: ``layer3.2.conv2``, unique in the graph and stable across edits.
+
+Names double as PyTorch state_dict keys and ONNX node names, so they follow nn.Module's
+conventions: a named statement or group opens a scope (``stem.``), an unnamed block call gets
+one after the block (``bottleneck1.``, or ``0.``, ``1.`` inside a named group, like
+nn.Sequential), and unnamed layers are numbered per type in their scope (``conv1``, ``conv2``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Scope:
+    """A naming scope (``layer3.2.``) with its auto-name counters and bound names."""
+
+    prefix: str
+    counters: dict[str, int] = field(default_factory=dict)
+    bound: dict[str, str] = field(default_factory=dict)  # `name = …` -> output node
+    # A named group numbers its unnamed block calls 0, 1, … like nn.Sequential, so that
+    # `layer2 = (bottleneck(128, 2); bottleneck(128) ×3)` names layer2.0 … layer2.3.
+    sequential: bool = False
+
+    def child(self, name: str) -> Scope:
+        return Scope(f"{self.prefix}{name}.")
+
+
+class Names:
+    """Hands out every layer name of one expansion (graph nodes and the layers of statements
+    that failed alike); names are never freed.
+
+    Each kind remembers the last number it gave per prefix, so a name repeated thousands of
+    times (``relu ×1000`` in a loop of blocks) resumes there instead of rescanning from 1.
+    """
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()  # every layer name handed out
+        self.scopes: set[str] = set()  # scope prefixes handed out by `child`
+        self._layer: dict[str, int] = {}  # prefix+base -> last number given by `layer`
+        self._given: dict[str, int] = {}  # prefix+name -> last suffix given by `given`
+        self._child: dict[str, int] = {}  # prefix+base -> last number given by `child`
+
+    def layer(self, scope: Scope, base: str) -> str:
+        """An unnamed layer: ``base`` numbered on in its scope (``conv1``, ``conv2``, …)."""
+        key = f"{scope.prefix}{base}"  # another Scope with this prefix may have numbered it on
+        while True:
+            k = scope.counters.get(base, 0) + 1
+            if f"{scope.prefix}{base}{k}" in self.taken and k <= self._layer.get(key, 0):
+                k = self._layer[key] + 1
+            scope.counters[base] = k
+            full = f"{scope.prefix}{base}{k}"
+            if full not in self.taken:
+                self._layer[key] = max(k, self._layer.get(key, 0))
+                self.taken.add(full)
+                return full
+
+    def given(self, scope: Scope, name: str) -> str:
+        """A layer the spec names: ``name``, or ``name2``, … when that is taken."""
+        key = full = f"{scope.prefix}{name}"
+        k = self._given.get(key, 1) if full in self.taken else 1
+        while full in self.taken:
+            k += 1
+            full = f"{scope.prefix}{name}{k}"
+        self._given[key] = k
+        self.taken.add(full)
+        return full
+
+    def child(self, scope: Scope, base: str, numbered: bool = False) -> Scope:
+        """A child scope named ``base`` (``base2``, … when taken; ``base1``, … if numbered)."""
+        k = 1
+        name = f"{base}1" if numbered else base
+        key = f"{scope.prefix}{base}"
+        if f"{scope.prefix}{name}." in self.scopes:  # resume after the last one handed out
+            k = self._child.get(key, 1)
+        while f"{scope.prefix}{name}." in self.scopes:
+            k += 1
+            name = f"{base}{k}"
+        self._child[key] = k
+        self.scopes.add(f"{scope.prefix}{name}.")
+        return scope.child(name)
+
+    @staticmethod
+    def call(scope: Scope, block: str) -> str:
+        """The scope of an unnamed call: ``block1``, ``block2``, … (``0``, ``1``, … in order)."""
+        key = "" if scope.sequential else block  # "": the sequential index of block calls
+        k = scope.counters.get(key, 0) + 1
+        scope.counters[key] = k
+        return str(k - 1) if scope.sequential else f"{block}{k}"
