@@ -181,11 +181,11 @@ def read_spec(path: str | Path) -> str:
         if not p.is_file():  # a FIFO or a device would block or never end
             raise NetdslError("is not a regular file", path=name, hint="give a .net spec file")
         with open(p, "rb") as f:
-            data = f.read(MAX_SPEC_CHARS + 1)
+            data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as e:
         raise NetdslError(f"cannot read: {e.strerror}", path=name) from None
-    if len(data) > MAX_SPEC_CHARS:
-        raise NetdslError(f"file is larger than {MAX_SPEC_CHARS >> 10} KiB", path=name,
+    if len(data) > MAX_SPEC_BYTES:
+        raise NetdslError(f"file is larger than {MAX_SPEC_BYTES >> 10} KiB", path=name,
                           hint="is this really a spec?")
     if b"\0" in data:
         raise NetdslError("is a binary file, not a spec", path=name,
