@@ -19,6 +19,7 @@ from typing import Any
 from . import __version__
 from .errors import NetdslError
 from .network import Network, load
+from .units import macs, plural
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -131,8 +132,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if not args.quiet:
-            print(f"{spec}: ok ({len(net.layers())} layers, {net.params:,} params, "
-                  f"{net.macs / 1e9:.2f} GMACs, output {net.output})")
+            print(f"{spec}: ok ({plural(len(net.layers()), 'layer')}, {net.params:,} params, "
+                  f"{macs(net.macs)}, output {net.output})")
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -140,7 +141,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .summary import FORMATS
 
     net = _load(args, args.spec)
-    sys.stdout.write(FORMATS[args.format](net, args.training))
+    if args.depth is not None and args.depth < 1:
+        raise _Usage(f"--depth must be at least 1, got {args.depth}")
+    sys.stdout.write(FORMATS[args.format](net, args.training, args.depth))
     if args.format == "json":
         sys.stdout.write("\n")
     return EXIT_OK
@@ -220,8 +223,14 @@ def cmd_draw(args: argparse.Namespace) -> int:
     from .draw import draw
 
     net = _load(args, args.spec)
-    out = _output(args, net, ".svg")
-    draw(net, out, args.depth, args.rankdir)
+    out = _output(args, net, "." + (args.format or "svg"))
+    options: dict[str, Any] = {"aux": not args.no_aux}
+    fmt = args.format or out.rpartition(".")[2].lower()
+    if fmt in ("tex", "tikz"):
+        options.update(style=args.style, standalone=not args.fragment)
+    else:
+        options.update(title=not args.no_title, dpi=args.dpi)
+    draw(net, out, args.depth, args.rankdir, args.format, **options)
     print(f"wrote {out}: {len(net.layers())} layers"
           + (f", scopes {args.depth} deep as single nodes" if args.depth is not None else ""))
     return EXIT_OK
@@ -234,7 +243,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     labels = args.labels.split(",") if args.labels else None
     if labels is not None and len(labels) != len(nets):
         raise _Usage(f"--labels has {len(labels)} labels for {len(nets)} specs")
-    sys.stdout.write(config_table(nets, args.format, labels, args.title))
+    sys.stdout.write(config_table(nets, args.format, labels, args.title, args.layout))
     return EXIT_OK
 
 
@@ -298,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
                     default="table")
     sp.add_argument("--training", action="store_true",
                     help="include auxiliary heads (training form)")
+    sp.add_argument("--depth", type=int, default=None, metavar="N",
+                    help="fold the layers of each scope N levels deep into one row with its "
+                    "totals (layer1 is depth 1, layer1.0 depth 2)")
     sp = spec_cmd("compile", cmd_compile, "lower a spec to an ONNX model (inference form)")
     sp.add_argument("-o", "--output", metavar="MODEL.onnx",
                     help="default: the spec's file name with .onnx, in the current directory")
@@ -326,20 +338,37 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", metavar="X.npy", help="input array instead of random data")
     sp.add_argument("--repeat", type=_count, default=10, help="timed runs (default 10)")
     sp.add_argument("--seed", type=_seed, default=0, help="seed of random input and weights")
-    sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot)")
+    sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot; "
+                  ".tex is a TikZ figure)")
     sp.add_argument("-o", "--output", metavar="FILE",
-                    help="*.svg, *.png, *.pdf or *.dot (default: the spec's file name with .svg, "
-                         "in the current directory)")
+                    help="*.svg, *.png, *.pdf, *.dot or *.tex (default: the spec's file name "
+                         "with the format's suffix, in the current directory)")
+    sp.add_argument("--format", choices=("svg", "png", "pdf", "dot", "tex", "tikz"),
+                    help="the output format (default: from the file's suffix)")
     sp.add_argument("--depth", type=int, default=None, metavar="N",
                     help="draw scopes N levels deep as single nodes (default: every layer)")
     sp.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
-                    help="top to bottom (default) or left to right")
+                    help="Graphviz: top to bottom (default) or left to right")
+    sp.add_argument("--no-aux", action="store_true", help="leave out auxiliary heads")
+    sp.add_argument("--no-title", action="store_true",
+                    help="Graphviz: no heading (name, parameters, multiply-adds)")
+    sp.add_argument("--dpi", type=int, default=None, help="Graphviz: PNG resolution "
+                    "(default 96)")
+    sp.add_argument("--style", choices=("blocks", "flat"), default="blocks",
+                    help="TikZ: boxes sized by their tensors (default) or flat equal boxes")
+    sp.add_argument("--fragment", action="store_true",
+                    help="TikZ: a tikzpicture to \\input into a paper (default: a standalone "
+                    "document)")
     sp = spec_cmd("table", cmd_table, "networks side by side, aligned by stage (VGG's Table 1)",
                   many=True)
     sp.add_argument("--format", choices=("markdown", "latex", "html"), default="markdown")
     sp.add_argument("--labels", metavar="A,B,…", help="column headings (default: network names)")
     sp.add_argument("--title", default="ConvNet Configuration",
-                    help="heading over the columns (LaTeX, HTML)")
+                    help="heading over the columns (LaTeX, HTML; config layout)")
+    sp.add_argument("--layout", choices=("auto", "config", "stages", "vit"), default="auto",
+                    help="config: VGG's Table 1; stages: ResNet's Table 1 (rows by resolution, "
+                    "bracketed blocks); vit: ViT's Table 1; auto (default): vit for "
+                    "transformers, stages when every spec is residual, else config")
     sp = sub.add_parser("fmt", help="print specs in the canonical layout (comments kept)",
                         description="print specs in the canonical layout (comments kept); "
                         "in Markdown and LaTeX documents, the embedded specs")

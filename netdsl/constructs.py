@@ -184,7 +184,11 @@ def _dense(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bo
 
 @construct("aux", joins=0)
 def _aux(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
-    sub = ex.names.child(scope, "aux", numbered=True)
+    # A head that opens a named scope (`aux1 = aux_head()`, whose body is `aux {…}`) is named
+    # by it: aux1.fc1, as torchvision names GoogLeNet's heads, not aux1.aux1.fc1.
+    fresh = scope.prefix and not scope.counters and set(scope.bound) <= {"input"} and not any(
+        s != scope.prefix and s.startswith(scope.prefix) for s in ex.names.scopes)
+    sub = scope if fresh else ex.names.child(scope, "aux", numbered=True)
     out = ex.body(c.branches[0], x, sub, env, True)
     if out == x:
         raise NetdslError("aux head is empty", c.loc)

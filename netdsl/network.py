@@ -141,8 +141,10 @@ class Network:
         return figure + to_html(self)
 
     def __repr__(self) -> str:
-        return (f"<Network {self.name}: {len(self.layers())} layers, {self.params:,} params, "
-                f"{self.macs / 1e9:.2f} GMACs>")
+        from .units import macs, plural
+
+        return (f"<Network {self.name}: {plural(len(self.layers()), 'layer')}, "
+                f"{self.params:,} params, {macs(self.macs)}>")
 
 
 def depth(graph: NetGraph, end: str | None = None, members: set[str] | None = None) -> int:

@@ -10,12 +10,11 @@ prints in bold those a column adds relative to its left neighbour, as the paper 
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import ops
+from . import escape, ops
 from .network import LayerInfo, Network
 from .shape import Layout
 
@@ -216,25 +215,20 @@ def to_markdown(t: ConfigTable) -> str:
     """A pipe table; spanning rows repeat their text in every column (Markdown cannot span)."""
     n = len(t.labels)
 
+    e = escape.markdown
+
     def cell(items: tuple[tuple[str, bool], ...]) -> str:
-        return "<br>".join(f"**{s}**" if new else s for s, new in items)
+        return "<br>".join(f"**{e(s)}**" if new else e(s) for s, new in items)
 
     def row(r: Row) -> str:
-        texts = [r.span] * n if r.span is not None else [cell(c) for c in r.cells]
-        return "| " + " | ".join(x.replace("|", "\\|") for x in texts) + " |"
+        texts = [e(r.span)] * n if r.span is not None else [cell(c) for c in r.cells]
+        return "| " + " | ".join(texts) + " |"
 
-    out = ["| " + " | ".join(t.labels) + " |", "|" + ":---:|" * n,
+    out = ["| " + " | ".join(e(x) for x in t.labels) + " |", "|" + ":---:|" * n,
            "| " + " | ".join(f"{w} weight layers" for w in t.weight_layers) + " |",
            row(t.input), *(row(r) for r in t.rows),
            "| " + " | ".join(f"*{_millions(p)} params*" for p in t.params) + " |"]
     return "\n".join(out) + "\n"
-
-
-def _latex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"),
-                 ("#", r"\#"), ("×", r"$\times$")):
-        s = s.replace(a, b)
-    return s
 
 
 def to_latex(t: ConfigTable) -> str:
@@ -242,7 +236,7 @@ def to_latex(t: ConfigTable) -> str:
     n = len(t.labels)
 
     def cell(items: tuple[tuple[str, bool], ...]) -> str:
-        parts = [rf"\textbf{{{_latex_escape(s)}}}" if new else _latex_escape(s)
+        parts = [rf"\textbf{{{escape.latex(s)}}}" if new else escape.latex(s)
                  for s, new in items]
         if len(parts) <= 1:
             return "".join(parts)
@@ -250,12 +244,12 @@ def to_latex(t: ConfigTable) -> str:
 
     def row(r: Row) -> str:
         if r.span is not None:
-            return rf"\multicolumn{{{n}}}{{c}}{{{_latex_escape(r.span)}}} \\"
+            return rf"\multicolumn{{{n}}}{{c}}{{{escape.latex(r.span)}}} \\"
         return " & ".join(cell(c) for c in r.cells) + r" \\"
 
     out = [rf"\begin{{tabular}}{{{'c' * n}}}", r"\toprule",
-           rf"\multicolumn{{{n}}}{{c}}{{{_latex_escape(t.title)}}} \\", r"\midrule",
-           " & ".join(_latex_escape(x) for x in t.labels) + r" \\",
+           rf"\multicolumn{{{n}}}{{c}}{{{escape.latex(t.title)}}} \\", r"\midrule",
+           " & ".join(escape.latex(x) for x in t.labels) + r" \\",
            " & ".join(f"{w} weight layers" for w in t.weight_layers) + r" \\", r"\midrule",
            row(t.input), r"\midrule"]
     for r in t.rows:  # rules around stage rows and pooling rows, as in the paper
@@ -275,7 +269,7 @@ def to_latex(t: ConfigTable) -> str:
 def to_html(t: ConfigTable) -> str:
     """An HTML table with spanning rows (``colspan``) and ``<br>``-stacked cells."""
     n = len(t.labels)
-    e = html.escape
+    e = escape.html
 
     def cell(items: tuple[tuple[str, bool], ...]) -> str:
         return "<br>".join(f"<b>{e(s)}</b>" if new else e(s) for s, new in items)
@@ -301,15 +295,31 @@ FORMATS: dict[str, Callable[[ConfigTable], str]] = {
     "markdown": to_markdown, "latex": to_latex, "html": to_html}
 
 
+LAYOUTS = ("auto", "config", "stages", "vit")
+
+
 def config_table(nets: Sequence[Network], fmt: str = "markdown",
                  labels: Sequence[str] | None = None,
-                 title: str = "ConvNet Configuration") -> str:
-    """Render networks side by side as a configuration table (``markdown``, ``latex``, ``html``).
+                 title: str = "ConvNet Configuration", layout: str = "auto") -> str:
+    """Render networks side by side (``markdown``, ``latex``, ``html``).
 
     Args:
         nets: the networks, one column each, left to right.
         fmt: the output format.
-        labels: column headings; default the networks' names.
-        title: the heading spanning the columns (LaTeX and HTML).
+        labels: column headings; default the networks' names (``18-layer`` for stages).
+        title: the heading spanning the columns (LaTeX and HTML, config layout).
+        layout: ``config`` (VGG's Table 1: rows aligned by stage), ``stages`` (ResNet's
+            Table 1: rows by resolution, bracketed blocks), ``vit`` (ViT's Table 1: layers,
+            hidden size, MLP size, heads, params), or ``auto``: vit when every network has
+            attention layers, stages when every network is a run of numbered blocks in named
+            scopes, else config.
     """
+    from . import stagetable, vittable
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown table layout {layout!r}")
+    if layout == "vit" or (layout == "auto" and all(map(vittable.is_transformer, nets))):
+        return vittable.FORMATS[fmt](vittable.build_vit_table(nets, labels))
+    if layout == "stages" or (layout == "auto" and all(map(stagetable.is_staged, nets))):
+        return stagetable.FORMATS[fmt](stagetable.build_stage_table(nets, labels))
     return FORMATS[fmt](build_table(nets, labels, title))

@@ -232,7 +232,8 @@ def test_traits_match_what_ops_do() -> None:
     assert seen == set(netdsl.ops.OPS)
 
 
-DRIVERS = ("summary.py", "draw.py", "table.py", "network.py", "passes", "codegen")
+DRIVERS = ("summary.py", "draw.py", "table.py", "network.py", "passes", "codegen", "layout.py",
+           "tikz.py", "stagetable.py", "vittable.py")
 
 
 def test_drivers_compare_no_op_names() -> None:
