@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import SourceFile, SourceLoc
+from .errors import NetdslWarning, SourceFile, SourceLoc
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +143,4 @@ class SpecFile:
     defaults: list[Default] = field(default_factory=list)
     blocks: list[BlockDef] = field(default_factory=list)
     body: list[Stmt] = field(default_factory=list)
+    warnings: list[NetdslWarning] = field(default_factory=list)  # found by the parser

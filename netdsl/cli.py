@@ -8,6 +8,8 @@ Only this module prints and exits; the library raises NetdslError.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import signal
 import statistics
 import sys
@@ -24,24 +26,43 @@ from .units import macs, plural
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
 def _params(pairs: Sequence[str]) -> dict[str, Any]:
+    """--param NAME=VALUE pairs; values are written as in a spec (ASCII digits: ৪ is not 8)."""
     out: dict[str, Any] = {}
     for p in pairs:
         key, sep, value = p.partition("=")
         if not sep or not key:
             raise _Usage(f"--param expects NAME=VALUE, got {p!r}")
-        try:
+        if _INT.fullmatch(value):
             out[key] = int(value)
-        except ValueError:
-            try:
-                out[key] = float(value)
-            except ValueError:
-                raise _Usage(f"--param {key}: {value!r} is not a number") from None
+        elif _FLOAT.fullmatch(value) and math.isfinite(float(value)):
+            out[key] = float(value)
+        else:
+            raise _Usage(f"--param {key}: {ascii(value)} is not a number (ASCII digits, "
+                         "e.g. classes=10)")
     return out
 
 
 class _Usage(Exception):
     pass
+
+
+def _seed(text: str) -> int:
+    """A --seed: a whole number ≥ 0 in ASCII digits (numpy's generators refuse negatives)."""
+    if not re.fullmatch(r"[0-9]{1,30}", text):
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    """A --batch or --repeat: a whole number ≥ 1 in ASCII digits."""
+    if not re.fullmatch(r"[0-9]{1,30}", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return int(text)
 
 
 def _load(args: argparse.Namespace, spec: str) -> Network:
@@ -54,7 +75,7 @@ def _load(args: argparse.Namespace, spec: str) -> Network:
         for w in imported.warnings:
             print(f"{spec}: warning: {w}", file=sys.stderr)
         return imported.network
-    net = load(spec, _params(args.param))
+    net = load(spec, _params(args.param), args.include_path)
     quiet = getattr(args, "quiet", False) and not args.strict  # --strict: they are errors
     for w in net.warnings if not quiet else ():
         print(w.render(), file=sys.stderr)
@@ -62,6 +83,34 @@ def _load(args: argparse.Namespace, spec: str) -> Network:
         raise NetdslError(f"{len(net.warnings)} warning(s) treated as errors (--strict)",
                           path=spec)
     return net
+
+
+def default_output(spec: str, ext: str) -> str:
+    """The output of a spec when no -o is given: a plain file name in the current directory,
+    from the spec's file name (never from the spec's text, which could name any path).
+
+    ``specs/cifar.net`` -> ``cifar.onnx``, ``paper.md#2`` -> ``paper-2.onnx``.
+    """
+    from .embedded import split_ref
+
+    base, n = split_ref(spec)
+    stem = Path(base).stem + (f"-{n}" if n is not None else "")
+    stem = re.sub(r"[^\w.-]+|\.\.+", "_", stem.lstrip(".-"), flags=re.ASCII)
+    return (stem or "model") + ext
+
+
+def _output(args: argparse.Namespace, net: Network, ext: str, *inputs: str | None) -> str:
+    """The file a writing command writes: ``-o`` or the default, checked before any work."""
+    from .fsutil import refuse_inputs, resolve_target
+
+    if args.output == "":
+        raise _Usage("-o: the file name is empty")
+    out = args.output if args.output is not None else default_output(args.spec, ext)
+    if ext != ".py" and out == "-":
+        raise _Usage(f"-o -: {ext} output is a file, not standard output")
+    resolve_target(out)
+    refuse_inputs(out, [*net.files, *(i for i in inputs if i)])
+    return out
 
 
 def _expand_documents(specs: Sequence[str]) -> tuple[list[str], int]:
@@ -122,10 +171,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     net = _load(args, args.spec)
     weights = None
     source = args.weights or args.weights_by_order
+    out = _output(args, net, ".onnx", source)
     if source:
         weights = match_weights(net, read_checkpoint(source), by_order=bool(args.weights_by_order),
                                 path=source)
-    out = args.output or f"{net.name}.onnx"
     data = compile_onnx(net, out, weights, seed=args.seed)
     if data:
         print(f"netdsl: the weights exceed protobuf's 2 GB limit: stored as external data in "
@@ -142,19 +191,20 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from .fsutil import atomic_write_text
 
     net = _load(args, args.spec)
+    out = None if args.output in (None, "-") else _output(args, net, ".py")
     src = to_torch_source(net, aux=not args.no_aux)
-    if args.output in (None, "-"):
+    if out is None:
         sys.stdout.write(src)
     else:
-        atomic_write_text(args.output, src)
-        print(f"wrote {args.output}", file=sys.stderr)
+        atomic_write_text(out, src)
+        print(f"wrote {out}: PyTorch source, {src.count(chr(10)):,} lines")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .runtime import check_input, open_session, time_runs
+    from .runtime import check_input, open_session, random_input, read_input, time_runs
 
     if args.batch < 1 or args.repeat < 1:
         raise _Usage("--batch and --repeat must be at least 1")
@@ -165,7 +215,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         if status:
             status(f"compiling {args.model}…")
-        model = serialize(*lower(_load(args, args.model), seed=args.seed))
+        from .codegen.memory import check_fits
+
+        net = _load(args, args.model)
+        check_fits(net, "run it", copies=3, batch=args.batch)  # ours, serialized, onnxruntime's
+        model = serialize(*lower(net, seed=args.seed))
     else:
         given = [opt for opt, v in (("--param", args.param), ("--strict", args.strict)) if v]
         if given:
@@ -175,15 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if status:
         status("loading the model into onnxruntime…")
     s = open_session(model, args.device)
-    if args.input:
-        try:
-            x = np.load(args.input, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise NetdslError(f"cannot read input: {e}", path=args.input,
-                              hint="give a .npy file (numpy.save)") from None
-    else:
-        dims = [d if isinstance(d, int) else args.batch for d in s.input_shape]
-        x = np.random.default_rng(args.seed).standard_normal(dims, dtype=np.float32)
+    x = read_input(args.input, s) if args.input else random_input(s, args.batch, args.seed)
     x = check_input(s, x)
     y, times = time_runs(s, x, args.repeat, status.runs if status else None)
     if status:
@@ -242,13 +288,16 @@ def cmd_draw(args: argparse.Namespace) -> int:
     from .draw import draw
 
     net = _load(args, args.spec)
+    out = _output(args, net, "." + (args.format or "svg"))
     options: dict[str, Any] = {"aux": not args.no_aux}
-    fmt = args.format or args.output.rpartition(".")[2].lower()
+    fmt = args.format or out.rpartition(".")[2].lower()
     if fmt in ("tex", "tikz"):
         options.update(style=args.style, standalone=not args.fragment)
     else:
         options.update(title=not args.no_title, dpi=args.dpi)
-    draw(net, args.output, args.depth, args.rankdir, args.format, **options)
+    draw(net, out, args.depth, args.rankdir, args.format, **options)
+    print(f"wrote {out}: {len(net.layers())} layers"
+          + (f", scopes {args.depth} deep as single nodes" if args.depth is not None else ""))
     return EXIT_OK
 
 
@@ -264,6 +313,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
+    from .charset import trojan_warnings
+    from .errors import SourceFile
     from .fmt import format_source
     from .fsutil import atomic_write_text
     from .network import read_spec
@@ -272,6 +323,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     for spec in args.specs:
         text = read_spec(spec)
         pretty = format_source(text, spec)
+        for w in trojan_warnings(SourceFile(spec, text)):  # fmt --check must not pass them
+            print(w.render(), file=sys.stderr)
         if args.check:
             if pretty != text:
                 print(f"{spec}: not formatted (netdsl fmt -w {spec})", file=sys.stderr)
@@ -279,6 +332,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         elif args.write:
             if pretty != text:
                 atomic_write_text(spec, pretty)
+                print(f"wrote {spec}")
         else:
             sys.stdout.write(pretty)
     return status
@@ -324,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"netdsl {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def include_path(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                        help="a directory 'include' may read besides the spec's own directory "
+                             "tree and netdsl's block libraries (repeatable)")
+
     def spec_cmd(name: str, func: Callable[[argparse.Namespace], int], help: str,
                  many: bool = False) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
@@ -336,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a 'param' of the spec, e.g. classes=10")
         sp.add_argument("--strict", action="store_true", help="treat warnings as errors")
+        include_path(sp)
         sp.set_defaults(func=func)
         return sp
 
@@ -351,14 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fold the layers of each scope N levels deep into one row with its "
                     "totals (layer1 is depth 1, layer1.0 depth 2)")
     sp = spec_cmd("compile", cmd_compile, "lower a spec to an ONNX model (inference form)")
-    sp.add_argument("-o", "--output", metavar="MODEL.onnx", help="default: NAME.onnx")
+    sp.add_argument("-o", "--output", metavar="MODEL.onnx",
+                    help="default: the spec's file name with .onnx, in the current directory")
     w = sp.add_mutually_exclusive_group()
     w.add_argument("--weights", metavar="FILE",
                    help="a .pt state_dict or .safetensors file with netdsl's tensor names")
     w.add_argument("--weights-by-order", metavar="FILE",
                    help="a checkpoint of the same architecture with other names (another "
                         "library's), matched by order and refused when a shape differs")
-    sp.add_argument("--seed", type=int, default=0, help="seed of the initialization (default 0)")
+    sp.add_argument("--seed", type=_seed, default=0,
+                    help="seed of the initialization (default 0)")
     sp = spec_cmd("emit", cmd_emit, "write standalone PyTorch source for a spec")
     sp.add_argument("-o", "--output", metavar="MODEL.py", help="default: standard output")
     sp.add_argument("--no-aux", action="store_true", help="leave out auxiliary heads")
@@ -368,17 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override a 'param' of a spec")
     sp.add_argument("--strict", action="store_true", help="treat a spec's warnings as errors")
+    include_path(sp)
     sp.set_defaults(func=cmd_run)
     sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                     help="cuda fails rather than falling back to the CPU (default auto)")
-    sp.add_argument("--batch", type=int, default=1, help="batch size of the random input")
+    sp.add_argument("--batch", type=_count, default=1, help="batch size of the random input")
     sp.add_argument("--input", metavar="X.npy", help="input array instead of random data")
-    sp.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
-    sp.add_argument("--seed", type=int, default=0, help="seed of random input and weights")
+    sp.add_argument("--repeat", type=_count, default=10, help="timed runs (default 10)")
+    sp.add_argument("--seed", type=_seed, default=0, help="seed of random input and weights")
     sp = spec_cmd("draw", cmd_draw, "draw the network (.svg, .png, .pdf need Graphviz; .dot; "
                   ".tex is a TikZ figure)")
-    sp.add_argument("-o", "--output", required=True, metavar="FILE",
-                    help="output file: *.svg, *.png, *.pdf, *.dot or *.tex")
+    sp.add_argument("-o", "--output", metavar="FILE",
+                    help="*.svg, *.png, *.pdf, *.dot or *.tex (default: the spec's file name "
+                         "with the format's suffix, in the current directory)")
     sp.add_argument("--format", choices=("svg", "png", "pdf", "dot", "tex", "tikz"),
                     help="the output format (default: from the file's suffix)")
     sp.add_argument("--depth", type=int, default=None, metavar="N",
@@ -431,13 +495,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files."""
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so atomic writes remove their temporary files."""
     raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        signal.signal(signal.SIGTERM, on_sigterm)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: keep ignoring
+                signal.signal(sig, on_sigterm)
     except ValueError:  # not the main thread: keep the default
         pass
     parser = build_parser()

@@ -15,6 +15,7 @@ line numbers, and ``include`` resolves relative to the document. A Markdown bloc
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def is_document(path: str | Path) -> bool:
 def split_ref(ref: str) -> tuple[str, int | None]:
     """``paper.md#2`` -> ("paper.md", 2); anything else -> (ref, None)."""
     base, sep, frag = ref.rpartition("#")
-    if sep and frag.isdigit() and is_document(base):
+    if sep and frag.isascii() and frag.isdigit() and is_document(base):
         return base, int(frag)
     return ref, None
 
@@ -145,7 +146,8 @@ def specs_of(ref: str) -> list[EmbeddedSpec]:
     return [found[index - 1]]
 
 
-def load_embedded(ref: str, params: dict[str, Any] | None = None) -> Network:
+def load_embedded(ref: str, params: dict[str, Any] | None = None,
+                  include_path: Sequence[str | Path] = ()) -> Network:
     """Load the one spec ``ref`` names (``paper.md#2``, or ``paper.md`` holding one spec)."""
     specs = specs_of(ref)
     path = split_ref(ref)[0]
@@ -155,9 +157,10 @@ def load_embedded(ref: str, params: dict[str, Any] | None = None) -> Network:
     if len(specs) > 1:
         raise NetdslError(f"the document has {len(specs)} embedded specs: say which",
                           path=path, hint=f"e.g. {path}#1 or {path}#{len(specs)}")
-    return load_spec(specs[0], params)
+    return load_spec(specs[0], params, include_path)
 
 
-def load_spec(spec: EmbeddedSpec, params: dict[str, Any] | None = None) -> Network:
+def load_spec(spec: EmbeddedSpec, params: dict[str, Any] | None = None,
+              include_path: Sequence[str | Path] = ()) -> Network:
     """Load one embedded spec; locations point into the document."""
-    return loads(spec.text, spec.path, params, spec.line_offset)
+    return loads(spec.text, spec.path, params, spec.line_offset, include_path)

@@ -43,7 +43,7 @@ class SourceLoc:
         return f"{self.src.path}:{self.line + self.src.line_offset}:{self.col}"
 
     def snippet(self) -> str:
-        text = self.src.line(self.line).rstrip("\r\n").expandtabs(1)
+        text = visible(self.src.line(self.line).rstrip("\r\n").expandtabs(1))
         if not text.strip():
             return ""
         width = max(1, (self.end_col or self.col + 1) - self.col)
@@ -60,6 +60,22 @@ class SourceLoc:
             width = min(width, _SNIPPET_WIDTH - (col - 1 - len(left)))
         caret = "^" + "~" * (max(1, width) - 1)
         return f"  {num} | {text}\n  {gutter} | {' ' * (col - 1)}{caret}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every non-printable character replaced by one printable stand-in (C0
+    controls by their Control Pictures ␛ ␀, the rest by �), so columns and carets still line up
+    and nothing reaches the terminal as a control sequence."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\t" else _stand_in(ch) for ch in text)
+
+
+def _stand_in(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"
 
 
 class NetdslError(Exception):

@@ -74,7 +74,7 @@ class NetdslLexer(RegexLexer):
             (r"\r?\n", Whitespace),
             (r"#[^\n]*", Comment.Single),
             (r'"[^"\n]*"', String.Double),
-            (r"^(\s*)(input)(\s+)(\d+(?:\s*[x×]\s*\d+)*)",  # input 3x224x224
+            (r"^(\s*)(input)(\s+)([0-9]+(?:\s*[x×]\s*[0-9]+)*)",  # input 3x224x224
              bygroups(Whitespace, Keyword.Declaration, Whitespace, Number)),
             (r"^(\s*)(" + "|".join(HEADER) + r")\b", bygroups(Whitespace, Keyword.Declaration)),
             (r"(^|;)(\s*)([A-Za-z_]\w*)(\s*)(=)",  # a statement's target: fc = FC-10
@@ -82,9 +82,9 @@ class NetdslLexer(RegexLexer):
             (r"[A-Za-z_]\w*(?=\()", Name.Function),  # a block call or definition
             (r"[A-Za-z_]\w*(?=\s*=)", Name.Attribute),  # an option: bias=off, shortcut=B
             (r"(?i)soft-max\b", Name.Builtin),
-            (r"(×|x(?=\s*[\d(]))", Operator),  # repetition: ×3, x3
-            (r"(\d+\.\d*|\.\d+)([eE][-+]?\d+)?|\d+[eE][-+]?\d+", Number.Float),
-            (r"\d+", Number.Integer),
+            (r"(×|x(?=\s*[0-9(]))", Operator),  # repetition: ×3, x3
+            (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+", Number.Float),
+            (r"[0-9]+", Number.Integer),
             (r"[A-Za-z_]\w*", _word),
             (r"//|[-+*/%=|]", Operator),
             (r"[;,{}()]", Punctuation),

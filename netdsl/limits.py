@@ -9,8 +9,10 @@ literals), the evaluator (arithmetic), the estimate (layers, before expanding), 
 from __future__ import annotations
 
 # ---- text (parse) ---------------------------------------------------------------------------
-MAX_SPEC_CHARS = 256 << 10  # a spec is text a person wrote or a search loop generated
-MAX_DEPTH = 100  # syntax levels (bodies, calls, operators in operators): a legit spec uses ~10
+# A spec is text a person wrote or a search loop generated. 64 Ki characters keep `check` under
+# 2 s for any spec (50,000 one-word statements at 256 KiB took 7-9 s: Lark's per-token cost).
+MAX_SPEC_CHARS = 64 << 10
+MAX_DEPTH = 100  # nesting of the syntax tree (brackets, blocks, operators): a legit spec uses ~20
 MAX_TERMS = 100  # operands of one flat sum or product: a legit spec uses a few
 MAX_LITERAL_DIGITS = 30  # an integer literal longer than this is refused before int()
 MAX_INCLUDE_DEPTH = 32  # files including files

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +18,9 @@ from .limits import MAX_INCLUDE_DEPTH, MAX_SPEC_CHARS
 from .parser import parse_text
 from .passes import PassContext, run_passes
 from .shape import Shape
-from .shipped import find_include, find_spec, library_names, names
+from .shipped import find_include, find_spec, library_names, names, specs_dir
+
+MAX_SPEC_BYTES = 4 * MAX_SPEC_CHARS  # a file: a spec, or a paper (LaTeX, Markdown) around specs
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +42,13 @@ class Network:
     """A checked network: its graph IR, header facts and per-layer costs."""
 
     def __init__(self, graph: NetGraph, header: Header, warnings: list[NetdslWarning],
-                 source: str, path: str) -> None:
+                 source: str, path: str, files: tuple[str, ...] = ()) -> None:
         self.graph = graph
         self.header = header
         self.warnings = warnings
         self.source = source
         self.path = path
+        self.files = files  # the spec and every file it includes: what an output may not be
 
     @property
     def name(self) -> str:
@@ -215,11 +218,11 @@ def read_spec(path: str | Path) -> str:
         if not p.is_file():  # a FIFO or a device would block or never end
             raise NetdslError("is not a regular file", path=name, hint="give a .net spec file")
         with open(p, "rb") as f:
-            data = f.read(MAX_SPEC_CHARS + 1)
+            data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as e:
         raise NetdslError(f"cannot read: {e.strerror}", path=name) from None
-    if len(data) > MAX_SPEC_CHARS:
-        raise NetdslError(f"file is larger than {MAX_SPEC_CHARS >> 10} KiB", path=name,
+    if len(data) > MAX_SPEC_BYTES:
+        raise NetdslError(f"file is larger than {MAX_SPEC_BYTES >> 10} KiB", path=name,
                           hint="is this really a spec?")
     if b"\0" in data:
         raise NetdslError("is a binary file, not a spec", path=name,
@@ -233,15 +236,61 @@ def read_spec(path: str | Path) -> str:
                           hint="save the spec as UTF-8") from None
 
 
-def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
+SPEC_SUFFIX = ".net"
+
+
+def library_dirs() -> list[Path]:
+    """The block libraries and reference specs netdsl ships: an include may always read these."""
+    return [d for d in (specs_dir() / "lib", specs_dir()) if d.is_dir()]
+
+
+class IncludePolicy:
+    """Where ``include`` may read: the root spec's directory tree, netdsl's block libraries
+    and the directories the user names (``--include-path``). Nothing else is opened, so a spec
+    from elsewhere cannot make netdsl read (and echo in errors) ``/etc/passwd``."""
+
+    def __init__(self, root: A.SpecFile, include_path: Sequence[str | Path] = ()) -> None:
+        self.extra = [Path(d) for d in include_path]
+        self.roots = [_real(Path(root.src.path).parent, None),
+                      *(_real(d, None) for d in [*library_dirs(), *self.extra])]
+
+    def resolve(self, inc: A.Include, base: Path) -> Path:
+        """The real path of an include, or a NetdslError that does not read the file."""
+        try:  # a local file first, then the shipped libraries (``include "resnet"``)
+            target = find_include(base, inc.path)
+        except (OSError, RuntimeError, ValueError):
+            target = _real(base / inc.path, inc)  # raises the located error
+        if not any(target.is_relative_to(r) for r in self.roots):
+            raise NetdslError(f'cannot include "{inc.path}": it is outside the spec\'s '
+                              "directory and netdsl's block libraries", inc.loc,
+                              hint="copy the library next to the spec, or allow its directory "
+                                   "with --include-path DIR")
+        if target.suffix != SPEC_SUFFIX:
+            raise NetdslError(f'cannot include "{inc.path}": only {SPEC_SUFFIX} block libraries '
+                              "can be included", inc.loc, hint="include a .net file")
+        return target
+
+
+def _real(p: Path, inc: A.Include | None) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a NUL in the name
+        why = "a symlink loop" if isinstance(e, RuntimeError) else str(e)
+        if inc is None:
+            raise NetdslError(f"cannot resolve {p}: {why}") from None
+        raise NetdslError(f'cannot include "{inc.path}": {why}', inc.loc) from None
+
+
+def _load_files(root: A.SpecFile, include_path: Sequence[str | Path] = ()) -> list[A.SpecFile]:
     """The root and every file it includes (transitively), includes first."""
     order: list[A.SpecFile] = []
     seen: dict[Path, A.SpecFile] = {}
+    policy = IncludePolicy(root, include_path)
 
     def visit(spec: A.SpecFile, stack: list[Path]) -> None:
         for inc in spec.includes:
             base = Path(spec.src.path).parent
-            target = find_include(base, inc.path)
+            target = policy.resolve(inc, base)
             if target in stack:
                 cycle = " -> ".join(p.name for p in [*stack[stack.index(target):], target])
                 raise NetdslError(f"include cycle: {cycle}", inc.loc,
@@ -275,22 +324,30 @@ def _load_files(root: A.SpecFile) -> list[A.SpecFile]:
                 raise
             order.append(lib)
 
-    visit(root, [Path(root.src.path).resolve()])
+    visit(root, [_real(Path(root.src.path), None)])
     return [*order, root]
 
 
 def loads(text: str, path: str = "<string>", params: dict[str, Any] | None = None,
-          line_offset: int = 0) -> Network:
-    """Parse, expand and shape-check spec text. Raises NetdslError."""
+          line_offset: int = 0, include_path: Sequence[str | Path] = ()) -> Network:
+    """Parse, expand and shape-check spec text. Raises NetdslError.
+
+    ``include_path``: directories that ``include`` may read besides the spec's own directory
+    tree and netdsl's block libraries.
+    """
     root = parse_text(text, path, line_offset)
-    expander = Expander(root, _load_files(root), params or {})
+    files = _load_files(root, include_path)
+    expander = Expander(root, files, params or {})
     graph = expander.run()
-    ctx = PassContext(frozenset(expander.auto_acts), expander.warnings)
+    ctx = PassContext(frozenset(expander.auto_acts),
+                      [w for f in files for w in f.warnings] + expander.warnings)
     graph = run_passes(graph, ctx)
-    return Network(graph, expander.header, ctx.warnings, text, path)
+    return Network(graph, expander.header, ctx.warnings, text, path,
+                   tuple(f.src.path for f in files))
 
 
-def load(path: str | Path, params: dict[str, Any] | None = None) -> Network:
+def load(path: str | Path, params: dict[str, Any] | None = None,
+         include_path: Sequence[str | Path] = ()) -> Network:
     """Load and check a ``.net`` spec file. Raises NetdslError (located where possible).
 
     Args:
@@ -298,18 +355,19 @@ def load(path: str | Path, params: dict[str, Any] | None = None) -> Network:
             (the second; ``paper.md`` alone when it holds one). When no such file exists,
             ``NAME.net``, then a spec netdsl ships: ``load("resnet50")``.
         params: overrides for the spec's ``param`` values, e.g. ``{"classes": 10}``.
+        include_path: further directories ``include`` may read (see ``loads``).
     """
     from . import embedded  # small; imported here because it imports this module
 
     if embedded.is_document_ref(str(path)):
-        return embedded.load_embedded(str(path), params)
+        return embedded.load_embedded(str(path), params, include_path)
     if str(path) and not Path(path).exists():
         found = find_spec(str(path))
         if found is None and "/" not in str(path):
             raise NetdslError("no such file, nor a spec netdsl ships", path=str(path),
                               hint=f"netdsl ships: {', '.join(names())}")
         path = found or path
-    return loads(read_spec(path), str(path), params)
+    return loads(read_spec(path), str(path), params, include_path=include_path)
 
 
 def _display(target: Path, written: Path) -> str:

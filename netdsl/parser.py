@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import os
 import re
+import stat
+import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import lark
 from lark import Lark, Token, Tree, UnexpectedInput, v_args
 from lark.exceptions import VisitError
 from lark.visitors import Transformer_NonRecursive
 
 from . import ast as A
+from .charset import check_controls, trojan_warnings
 from .errors import NetdslError, SourceFile, SourceLoc
 from .limits import MAX_DEPTH, MAX_LITERAL_DIGITS, MAX_SPEC_CHARS, MAX_TERMS
 from .recovery import Recovery, collect
@@ -28,14 +36,74 @@ def grammar_text() -> str:
     return resources.files("netdsl").joinpath("grammars", _GRAMMAR_NAME).read_text("utf-8")
 
 
+_OPTIONS: dict[str, Any] = dict(parser="lalr", lexer="contextual", propagate_positions=True,
+                               maybe_placeholders=False)
+
+
 @functools.cache
 def _lark() -> Lark:
-    options = dict(parser="lalr", lexer="contextual", propagate_positions=True,
-                   maybe_placeholders=False)
-    try:  # Lark keys its cache file in the temp dir by the grammar's and options' hash
-        return Lark(grammar_text(), cache=True, **options)  # type: ignore[arg-type]
-    except OSError:  # unwritable temp dir: build the tables every time (~40 ms)
-        return Lark(grammar_text(), **options)  # type: ignore[arg-type]
+    """The parser, from the user's own cache when it is there and safe (tables take ~40 ms).
+
+    Never Lark's ``cache=True``: that unpickles a predictable file in the shared temp
+    directory, which another local user could plant (issue 13). The cache lives in a 0700
+    directory the user owns, and a file is unpickled only if the user owns it and nobody
+    else can write it.
+    """
+    text = grammar_text()
+    key = hashlib.sha256(f"{text}{_OPTIONS}{lark.__version__}{sys.version}".encode()).hexdigest()
+    folder = cache_dir()
+    path = folder / f"parser-{key[:20]}.pickle" if folder else None
+    if path is not None and (parser := _load_cached(path)) is not None:
+        return parser
+    parser = Lark(text, **_OPTIONS)
+    if path is not None:
+        _save_cached(parser, path)
+    return parser
+
+
+def cache_dir() -> Path | None:
+    """$XDG_CACHE_HOME/netdsl (default ~/.cache/netdsl), created 0700; None when it is not a
+    directory that only this user can write (then nothing is cached)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
+    folder = Path(base) / "netdsl"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    private = stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o077
+    return folder if private and st.st_uid == os.geteuid() else None
+
+
+def _load_cached(path: Path) -> Lark | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        try:
+            return Lark.load(f)
+        except Exception:  # a stale or torn cache file: rebuild it
+            return None
+
+
+def _save_cached(parser: Lark, path: Path) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".parser-", dir=path.parent)  # 0600, never a link
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            parser.save(f)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.SpecFile:
@@ -53,6 +121,7 @@ def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.Spe
         raise NetdslError("the spec is empty", SourceLoc(src, 1, 1),
                           hint="a spec needs at least an 'input' line and one layer, "
                                "e.g. 'input 3x32x32' then 'conv3-16; FC-10'")
+    check_controls(src)
     recovery = Recovery(src)
     try:
         tree = _lark().parse(text, on_error=recovery)
@@ -62,11 +131,13 @@ def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.Spe
         raise collect(recovery.errors, recovery.dropped)
     _check_depth(tree, src)
     try:
-        return _ToAst(src).transform(tree)
+        spec: A.SpecFile = _ToAst(src).transform(tree)
     except VisitError as e:
         if isinstance(e.orig_exc, NetdslError):
             raise e.orig_exc from None
         raise
+    spec.warnings += trojan_warnings(src)
+    return spec
 
 
 _LEVELS = {"body", "args", "neg"}  # a group's, construct's or block's body; call arguments
@@ -148,6 +219,9 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
         return spec
 
     def network(self, meta: Any, c: list[Token]) -> A.Setting:
+        if not _unquote(c[0]).strip():
+            raise NetdslError("the network name is empty", self._tloc(c[0]),
+                              hint='name it, e.g. network cifar_cnn "A CIFAR-10 CNN"')
         return A.Setting("network", tuple(_unquote(t) for t in c), self._loc(meta))
 
     def input(self, meta: Any, c: list[Token]) -> A.Setting:

@@ -12,6 +12,7 @@ from typing import Any
 
 from lark import Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from .charset import describe
 from .errors import NetdslError, SourceFile, SourceLoc
 from .limits import MAX_ERRORS
 
@@ -149,14 +150,13 @@ def syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
     if isinstance(e, UnexpectedCharacters):
         ch = src.line(line)[col - 1: col] or "?"
         hint = _expect_hint(e.allowed)
-        what = repr(ch)
-        if not ch.isascii():  # a look-alike (Cyrillic с for c) is invisible in the quote
-            what += f" (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})"
-            if ch.isalpha():
-                hint = "retype it in ASCII: netdsl's words are ASCII, and letters of other " \
-                       "alphabets only look alike"
-        return NetdslError(f"unexpected character {what}", SourceLoc(src, line, col, col + 1),
-                           hint=hint)
+        if ch.isdecimal() and not ch.isascii():  # ৪ looks like 8 and is 4: never guess
+            hint = f"numbers are written in ASCII digits: this is {unicodedata.digit(ch)}"
+        elif ch.isalpha() and not ch.isascii():  # a look-alike (Cyrillic с for c)
+            hint = "retype it in ASCII: netdsl's words are ASCII, and letters of other " \
+                   "alphabets only look alike"
+        return NetdslError(f"unexpected character {describe(ch)}",
+                           SourceLoc(src, line, col, col + 1), hint=hint)
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":

@@ -7,6 +7,7 @@ driver); netdsl checks the providers a session actually got and says so instead.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -129,12 +130,74 @@ def _create(ort: Any, data: bytes | str, where: str, providers: list[str]) -> An
                           path=where) from None
 
 
+def _input_dims(s: Session) -> list[Any]:
+    """The model's one float input's dimensions, or an error saying why ``run`` cannot feed it."""
+    inputs = s.sess.get_inputs()
+    if not inputs:
+        raise NetdslError("the model has no input: there is nothing to feed")
+    kind = str(inputs[0].type)
+    if kind != "tensor(float)":
+        raise NetdslError(f"the model's input '{inputs[0].name}' is {kind}: netdsl run feeds "
+                          "float32 images", hint="run it with onnxruntime directly")
+    dims = list(inputs[0].shape)
+    if not dims:
+        raise NetdslError(f"the model's input '{inputs[0].name}' is a scalar, not a batch",
+                          hint="run it with onnxruntime directly")
+    return dims
+
+
+def _fits(nbytes: int, what: str, hint: str) -> None:
+    from .codegen.memory import physical_memory, size
+
+    have = physical_memory()
+    if 2 * nbytes > have:  # the array and onnxruntime's copy of it
+        raise NetdslError(f"{what} needs {size(2 * nbytes)} of memory (the array and "
+                          f"onnxruntime's copy); this machine has {size(have)}", hint=hint)
+
+
+def random_input(s: Session, batch: int, seed: int) -> np.ndarray:
+    """A standard normal batch of the model's input shape, after checking it fits in memory."""
+    dims = _input_dims(s)
+    shape = [batch if i == 0 and not isinstance(d, int) else d for i, d in enumerate(dims)]
+    if not all(isinstance(d, int) and d > 0 for d in shape):
+        raise NetdslError(f"the model's input has unknown dimensions {dims}: netdsl cannot "
+                          "make a random input for it", hint="give one with --input X.npy")
+    _fits(math.prod(shape) * 4, f"--batch {batch:,} ({'×'.join(map(str, shape))} input)",
+          "lower --batch")
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+def read_input(path: str, s: Session) -> np.ndarray:
+    """An input array from a ``.npy`` file, memory-mapped and checked before it is read."""
+    _input_dims(s)
+    p = Path(path)
+    hint = "give a .npy file of float32 images (numpy.save)"
+    if not p.is_file():
+        raise NetdslError("no such input file" if not p.exists() else
+                          "the input is not a regular file", path=path, hint=hint)
+    try:
+        x = np.load(p, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:  # a bad header, or one claiming more than is there
+        raise NetdslError(f"cannot read input: {e}".splitlines()[0], path=path,
+                          hint=hint) from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        raise NetdslError("the input is an .npz archive of several arrays", path=path, hint=hint)
+    if x.dtype.kind not in "fiub":
+        raise NetdslError(f"the input holds {x.dtype} values, not numbers", path=path, hint=hint)
+    if x.size == 0:
+        raise NetdslError(f"the input is empty (shape {list(x.shape)})", path=path, hint=hint)
+    _fits(x.size * 4, f"the input ({'×'.join(map(str, x.shape))})", hint)
+    return np.array(x, dtype=np.float32)
+
+
 def check_input(s: Session, x: np.ndarray) -> np.ndarray:
     """``x`` as float32 with a batch axis, or an error comparing it with the model's input."""
-    want = s.input_shape
+    want = _input_dims(s)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == len(want) - 1:
         x = x[None]
+    if x.ndim and not len(x):
+        raise NetdslError("the input batch is empty (0 images)", hint="give at least one image")
     fixed = [d for d in want[1:]]
     if x.ndim != len(want) or any(isinstance(d, int) and d != g
                                   for d, g in zip(fixed, x.shape[1:], strict=True)):

@@ -92,7 +92,7 @@ def stages(net: Network) -> list[Stage]:
     return out
 
 
-_STRIDE = re.compile(r"/\d+(x\d+)?")
+_STRIDE = re.compile(r"/[0-9]+(x[0-9]+)?")
 _MAX_ITEMS = 4  # a scope described by more distinct parts is summarized by a count
 
 

@@ -1,19 +1,25 @@
 """Property tests: any text gives a Network or a NetdslError, never another exception, fast.
 
 Three sources of text: (1) arbitrary text, (2) text generated from the grammar and from a
-token-level generator of plausible statements, (3) mutations of every spec in specs/.
-The normal suite runs a few hundred examples; the long fuzz run (4 tests × 3,000 = 12,000
-examples, each of which must finish in under a second) is::
+token-level generator of plausible statements, (3) mutations of every spec in specs/; and two of
+hostile surroundings: (4) include trees with symlinks, loops, FIFOs and odd names, (5) command
+lines with any flags and values (exit 0, 1 or 2, never 3). The normal suite runs a few hundred
+examples; the long fuzz run (6 tests × 3,000 = 18,000 examples, each text example under a
+second) is::
 
     NETDSL_FUZZ_EXAMPLES=3000 python -m pytest -q tests/test_fuzz.py -p no:cacheprovider
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import os
 import re
+import tempfile
 import time
+from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -21,7 +27,7 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 
 import netdsl
-from netdsl import ops
+from netdsl import cli, ops
 from netdsl.errors import NetdslError
 from netdsl.parser import grammar_text
 
@@ -140,3 +146,120 @@ def mutated_specs(draw: st.DrawFn) -> tuple[str, str]:
 def test_mutated_specs(case: tuple[str, str]) -> None:
     path, text = case
     outcome(text, path)
+
+
+# ---- (4) hostile file systems: includes through links, loops, odd names and non-files ------
+SECRET = "SECRET-1234\n"
+ODD_NAMES = ["lib.net", "a b.net", "x\r.net", "\u2028.net", "\u202ey.net", "-o.net", "..net",
+             "deep/er/lib.net", "../outside.net", "outside.txt"]
+
+
+@st.composite
+def include_trees(draw: st.DrawFn) -> list[tuple[str, str, str]]:
+    """(kind, name, target) entries: files, symlinks (to files, dirs, loops, outside), dirs,
+    FIFOs, binary files; the spec includes some of them."""
+    kinds = st.sampled_from(["file", "link", "dir", "fifo", "binary", "loop", "outside"])
+    return draw(st.lists(st.tuples(kinds, st.sampled_from(ODD_NAMES),
+                                   st.sampled_from(ODD_NAMES)), min_size=1, max_size=5))
+
+
+def _make_tree(root: Path, entries: list[tuple[str, str, str]]) -> None:
+    (root.parent / "outside.net").write_text(SECRET)
+    (root.parent / "outside.txt").write_text(SECRET)
+    for kind, name, target in entries:
+        p = root / name
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "file":
+                p.write_text("block b() { conv3-4 }\n" + (f'include "{target}"\n'
+                                                          if target != name else ""))
+            elif kind == "link":
+                p.symlink_to(target)
+            elif kind == "dir":
+                p.mkdir()
+            elif kind == "fifo":
+                os.mkfifo(p)
+            elif kind == "binary":
+                p.write_bytes(b"\0\1" + SECRET.encode())
+            elif kind == "loop":
+                p.symlink_to(name.rsplit("/", 1)[-1])
+            else:
+                p.symlink_to(root.parent / "outside.net")
+        except (OSError, ValueError):
+            pass  # already there, or the file system refuses: the tree is what it is
+
+
+@FUZZ
+@given(include_trees(), st.lists(st.sampled_from(ODD_NAMES), max_size=3))
+def test_hostile_include_trees(entries: list[tuple[str, str, str]], includes: list[str]) -> None:
+    """Whatever the tree holds, loading gives a network or a netdsl error, reads nothing
+    outside the spec's directory and never echoes it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "proj"
+        root.mkdir()
+        _make_tree(root, entries)
+        text = "".join(f'include "{i}"\n' for i in includes) + "input 3x8x8\nrelu\n"
+        try:
+            net = netdsl.loads(text, str(root / "net.net"))
+            assert net.graph.outputs
+            event("a network")
+        except NetdslError as e:
+            assert SECRET.strip() not in str(e)
+            event("a netdsl error")
+
+
+# ---- (5) command lines: any flags and values give exit 0, 1 or 2, never a netdsl bug ----------
+_VALUES = ["", "-", "0", "-1", "1e20", "৪", "99999999999999999999", "x.onnx", "x.dot", "x.py",
+           "/dev/null", "DIR", "FIFO", "SPEC", "LOOP", "missing/x.onnx", "a=1", "classes=৪",
+           "classes=1e999", "n=-5"]
+_FLAGS = {"check": ["--param", "--strict", "-q", "--include-path"],
+          "summary": ["--param", "--format", "--training"],
+          "compile": ["-o", "--seed", "--param", "--weights", "--weights-by-order"],
+          "emit": ["-o", "--no-aux", "--param"],
+          "fmt": ["--check", "-w"],
+          "run": ["--batch", "--repeat", "--seed", "--input", "--param", "--device"],
+          "draw": ["-o", "--depth", "--rankdir"]}
+_BOOL = {"--strict", "-q", "--training", "--no-aux", "--check", "-w"}
+
+
+@st.composite
+def command_lines(draw: st.DrawFn) -> list[str]:
+    cmd = draw(st.sampled_from(sorted(_FLAGS)))
+    argv = [cmd, "SPEC"]
+    for flag in draw(st.lists(st.sampled_from(_FLAGS[cmd]), max_size=3)):
+        argv.append(flag)
+        if flag not in _BOOL:
+            argv.append(draw(st.sampled_from(_VALUES)))
+    if cmd == "run":
+        argv += ["--repeat", "1"]
+    if cmd == "draw" and "-o" not in argv:
+        argv += ["-o", "x.dot"]  # no Graphviz needed
+    return argv
+
+
+@FUZZ
+@given(command_lines())
+def test_hostile_command_lines(argv: list[str]) -> None:
+    """Exit 0, 1 or 2 (never 3, never a traceback); the spec survives; nothing is written
+    outside the working directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        spec = work / "s.net"
+        spec.write_text("input 1x8x8\nconv3-4\nrelu\nFC-10\n")
+        (work / "DIR").mkdir()
+        os.mkfifo(work / "FIFO")
+        (work / "LOOP").symlink_to("LOOP")
+        here = os.getcwd()
+        os.chdir(work)
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                code = cli.main(argv)
+        finally:
+            os.chdir(here)
+        assert code in (0, 1, 2), (argv, err.getvalue())
+        assert "Traceback" not in err.getvalue()
+        if "-w" not in argv:
+            assert spec.read_text() == "input 1x8x8\nconv3-4\nrelu\nFC-10\n"
+        assert Path("/dev/null").is_char_device()
+        event(f"exit {code}")

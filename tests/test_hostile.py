@@ -270,7 +270,8 @@ def _has_command(name: str) -> bool:
 
 
 @pytest.mark.skipif(not _has_command("compile"), reason="no `netdsl compile` on this branch")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
+                         ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_killed_compile_leaves_the_previous_model_and_no_temporary(tmp_path: Path,
                                                                    sig: int) -> None:
     """`netdsl compile` interrupted while it writes: the old model survives, no temp remains."""

@@ -99,9 +99,15 @@ def _class_name(net: Network) -> str:
     return name if name[0].isalpha() else "Net" + name
 
 
+def _visible(text: str) -> str:
+    """``text`` with every character that is not printable as a Python escape: nothing in it
+    can end a comment or a line (CR, LF, U+2028) or reorder what is shown (bidi controls)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def _doc(text: str) -> str:
-    """Text safe inside a triple-quoted docstring."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    """Text safe inside a triple-quoted docstring: no quote or backslash can end it."""
+    return _visible(text.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def _comment(lay: Layer, root: str) -> str:
@@ -109,7 +115,7 @@ def _comment(lay: Layer, root: str) -> str:
         return ""
     line = lay.loc.line + lay.loc.src.line_offset
     where = f"line {line}" if lay.loc.src.path == root else f"{Path(lay.loc.src.path).name}:{line}"
-    return f"  # {where}"
+    return f"  # {_visible(where)}"
 
 
 class _Modules:
@@ -125,11 +131,12 @@ class _Modules:
         expr, is_dict = self.paths[parent]
         if part.isidentifier() and not keyword.iskeyword(part):
             return f"{expr}.{part}", f"{expr}.{part} = {{}}"
+        key = f'"{_doc(part)}"'
         if parameter:
-            return f'{expr}._parameters["{part}"]', f'{expr}.register_parameter("{part}", {{}})'
+            return f"{expr}._parameters[{key}]", f"{expr}.register_parameter({key}, {{}})"
         if is_dict:
-            return f'{expr}["{part}"]', f'{expr}["{part}"] = {{}}'
-        return f'{expr}._modules["{part}"]', f'{expr}.add_module("{part}", {{}})'
+            return f"{expr}[{key}]", f"{expr}[{key}] = {{}}"
+        return f"{expr}._modules[{key}]", f"{expr}.add_module({key}, {{}})"
 
     def add(self, lay: Layer, ctor: str, comment: str, parameter: bool = False) -> str:
         parts = lay.name.split(".")
@@ -157,8 +164,9 @@ def _source(net: Network, aux: bool) -> tuple[str, str]:
     layers = [lay for lay in net.graph.layers()  # the input is forward's argument
               if ops.OPS[lay.op].arity != 0 and (aux or not lay.aux)]
     outputs = [o for o in net.graph.outputs if aux or not net.graph[o].aux]
-    # liveness: the index of each value's last reader; graph outputs live to the end
-    last: dict[str, int] = {}
+    # liveness: the index of each value's last reader (its own for a value nobody reads, as in
+    # a dead branch the checker warns about); graph outputs live to the end
+    last: dict[str, int] = {net.graph.input: -1, **{lay.name: i for i, lay in enumerate(layers)}}
     for i, lay in enumerate(layers):
         for src in lay.inputs:
             last[src] = i

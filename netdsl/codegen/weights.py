@@ -11,7 +11,6 @@ import math
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +18,8 @@ from .. import ops
 from ..errors import NetdslError
 from ..network import Network
 from ..ops import TensorSpec
+from .checkpoint import read_checkpoint  # noqa: F401  (re-exported: reading files is there)
+from .memory import check_fits
 
 Weights = dict[str, np.ndarray]
 
@@ -46,6 +47,7 @@ def init_weights(net: Network, seed: int = 0, aux: bool = False) -> Weights:
     stream always covers the auxiliary heads, so the inference weights do not depend on
     ``aux``.
     """
+    check_fits(net, "build its weights")
     scheme, dist = net.header.init
     specs = tensor_specs(net, aux=True)
     total = sum(math.prod(t.shape) for _, t, _ in specs if t.init == "fan")
@@ -98,45 +100,6 @@ def _random(n: int, seed: int, dist: str) -> np.ndarray:
     return buf
 
 
-def read_checkpoint(path: str | Path) -> Weights:
-    """Tensors of a ``.safetensors`` file or a PyTorch ``.pt``/``.pth`` state_dict, in file order.
-
-    A .pt file may hold the state_dict itself or a dict with a ``state_dict`` or ``model`` entry
-    (the usual training checkpoints). Reading .pt needs PyTorch; .safetensors does not.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise NetdslError("no such weights file", path=str(path), hint="check the path")
-    if not p.is_file():  # a directory, FIFO or device (/dev/zero would never end)
-        raise NetdslError("the weights are not a regular file", path=str(path),
-                          hint="give a .safetensors file or a torch.save()d state_dict")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.numpy import load_file
-
-            return dict(load_file(str(p)))
-        import torch  # a .pt file is a pickle of torch tensors
-
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except ImportError as e:
-        extra = "install the torch extra: pip install 'netdsl[torch]'" if e.name == "torch" \
-            else f"pip install {e.name}"
-        raise NetdslError(f"reading {p.suffix or 'this'} weights needs {e.name}",
-                          path=str(path), hint=extra) from None
-    except Exception as e:  # torch and safetensors raise assorted types on corrupt files
-        raise NetdslError(f"cannot read weights: {e}".splitlines()[0], path=str(path),
-                          hint="expected a .safetensors file or a torch.save()d state_dict"
-                          ) from None
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, Mapping) or not all(hasattr(v, "numpy") for v in obj.values()):
-        raise NetdslError("the file holds no state_dict (a mapping of names to tensors)",
-                          path=str(path), hint="save model.state_dict(), not the model")
-    return {k: v.detach().cpu().float().numpy() if v.is_floating_point() else v.numpy()
-            for k, v in obj.items()}
-
-
 def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool = False,
                   path: str = "weights", aux: bool = False) -> Weights:
     """Check ``given`` against the network's tensors and return them under netdsl's names.
@@ -157,6 +120,7 @@ def match_weights(net: Network, given: Mapping[str, np.ndarray], by_order: bool 
     Raises:
         NetdslError: naming every missing, extra or mis-shaped tensor.
     """
+    check_fits(net, "load its weights")
     every = tensor_specs(net, aux=True)
     specs = [s for s in every if aux or not s[2]]
     given = {k: v for k, v in given.items() if not k.endswith(IGNORED_SUFFIXES)}

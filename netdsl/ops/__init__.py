@@ -144,7 +144,7 @@ class LayerArgs:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-_KEYWORD = re.compile(r"^(?P<base>[A-Za-z_]+?(?:-max)?)(?P<kernel>\d+(?:x\d+){0,2})?$", re.I)
+_KEYWORD = re.compile(r"^(?P<base>[A-Za-z_]+?(?:-max)?)(?P<kernel>[0-9]+(?:x[0-9]+){0,2})?$", re.I)
 
 
 def split_keyword(word: str) -> tuple[str, str | None]:
