@@ -313,15 +313,14 @@ def pool(r: Recognizer, n: Node) -> None:
     if len([o for o in n.outputs if o]) > 1:
         raise Unsupported("pooling with indices")
     pad = _pads(n, nd)
-    if kind == "avgpool" and any(pad) and n.attrs.get("count_include_pad", 0):
-        raise Unsupported("average pooling counting the padding (count_include_pad=1): "
-                          "netdsl's avgpool excludes it")
     text = kind if set(k) == {2} and s == k and nd == 2 else \
         f"{kind}{_k(k)}" + ("" if s == k else f"/{_k(s)}")
     if any(pad):
         text += f" pad {_k(pad)}"
     if n.attrs.get("ceil_mode", 0):
         text += " ceil"
+    if kind == "avgpool" and any(pad) and not n.attrs.get("count_include_pad", 0):
+        text += " count_pad off"  # netdsl's avgpool counts the padding, like PyTorch's
     r.add(n, kind, [text], [r.src(n.inputs[0])])
 
 
