@@ -35,7 +35,7 @@ def test_a_shipped_spec_by_name_from_another_directory(tmp_path: Path) -> None:
 def test_a_local_file_wins_over_a_shipped_spec(tmp_path: Path) -> None:
     (tmp_path / "resnet50.net").write_text(TINY)
     r = netdsl("check", "resnet50", cwd=tmp_path)
-    assert r.returncode == 0 and "resnet50: ok (1 layers, 112 params" in r.stdout, r.stderr
+    assert r.returncode == 0 and "resnet50: ok (1 layer, 112 params" in r.stdout, r.stderr
 
 
 def test_include_order_local_then_shipped_library(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_include_order_local_then_shipped_library(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     (tmp_path / "resnet.net").write_text("block basic(c) {\n    conv1-c\n}\n")  # local wins
     r = netdsl("check", "mine.net", cwd=tmp_path)
-    assert r.returncode == 0 and "(1 layers, 16 params" in r.stdout, r.stderr
+    assert r.returncode == 0 and "(1 layer, 16 params" in r.stdout, r.stderr
 
 
 def test_an_unknown_name_lists_the_shipped_specs(tmp_path: Path) -> None:
@@ -68,5 +68,5 @@ def test_empty_and_directory_names_get_hints_that_fit(tmp_path: Path) -> None:
     assert "/*.net" not in r.stderr
     (tmp_path / "inc.net").write_text('include "/"\ninput 3x8x8\nrelu\n')
     r = netdsl("check", "inc.net", cwd=tmp_path)
-    assert r.returncode == 1 and 'cannot include "/": is a directory' in r.stderr
-    assert "hint: include a block library file (.net)" in r.stderr
+    assert r.returncode == 1 and 'cannot include "/": it is outside' in r.stderr
+    assert "hint: copy the library next to the spec" in r.stderr  # never echoes the file

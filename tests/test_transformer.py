@@ -26,7 +26,7 @@ ort = pytest.importorskip("onnxruntime")
 
 import netdsl  # noqa: E402
 from netdsl.codegen.torch import to_torch  # noqa: E402
-from netdsl.codegen.weights import tensor_specs  # noqa: E402
+from netdsl.codegen.weights import state_dict_order, tensor_specs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VIT = ROOT / "specs" / "vit_b_16.net"
@@ -104,7 +104,8 @@ def test_vit_b_16_is_strictly_torchvisions(vit_b_16: Pair) -> None:
 
 def test_vit_b_16_has_torchvisions_state_dict(vit_b_16: Pair) -> None:
     theirs = {k: tuple(v.shape) for k, v in vit_b_16.ref.state_dict().items()}
-    ours = {name: t.shape for name, t, _ in tensor_specs(vit_b_16.net)}
+    ours = {name: t.shape for name, t, _ in state_dict_order(tensor_specs(vit_b_16.net))}
+    assert list(ours) == list(theirs)
     assert ours == theirs  # names and shapes: --weights loads torchvision's file by name
     assert list(vit_b_16.module.state_dict()) == list(ours)
 

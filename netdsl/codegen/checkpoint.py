@@ -63,8 +63,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except NetdslError:
         raise
     except ImportError as e:
+        extra = "install the torch extra: pip install 'netdsl[torch]'" if e.name == "torch" \
+            else f"pip install {e.name}"
         raise NetdslError(f"reading {p.suffix or 'this'} weights needs {e.name}",
-                          path=name, hint=f"pip install {e.name}") from None
+                          path=name, hint=extra) from None
     except pickle.UnpicklingError as e:  # weights_only refused a global: never advise otherwise
         what = re.search(r"GLOBAL ([\w.]+)", str(e))
         raise NetdslError("the file holds Python objects, not only tensors"
