@@ -73,7 +73,8 @@ def test_check_quiet_prints_errors_only(tmp_path: Path) -> None:
 def test_weights_that_are_not_a_regular_file(tmp_path: Path) -> None:
     r = netdsl("compile", "specs/lenet5.net", "--weights", "/dev/zero", "-o",
                str(tmp_path / "m.onnx"), cwd=ROOT)
-    assert r.returncode == 1 and "/dev/zero: error: the weights file is not a regular file" in r.stderr
+    assert r.returncode == 1
+    assert "/dev/zero: error: the weights file is not a regular file" in r.stderr
 
 
 def test_nesting_is_counted_in_the_levels_a_person_sees(tmp_path: Path) -> None:
