@@ -130,7 +130,7 @@ class Network:
             training: include the auxiliary heads.
 
         >>> rows = loads("input 1x28x28\\nFC-10").summary().splitlines()
-        >>> rows[3].split()
+        >>> rows[4].split()
         ['fc1', 'FC-10', '10', '7,850', '7,840', '10']
         """
         from .summary import FORMATS

@@ -28,7 +28,8 @@ def test_quickstart_installs_the_cpu_torch_before_anything_could_pull_cuda() -> 
     assert lines and all(" && " in ln or ln.startswith("netdsl") for ln in lines)
     tests = next(ln for ln in lines if "pytest" in ln)
     first = tests.split(" && ")[0]
-    assert first == "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    assert first == ("pip install torch==2.13.0 torchvision==0.28.0 "
+                     "--index-url https://download.pytorch.org/whl/cpu")
     dev = re.search(r"^dev = \[(.*?)\]$", PYPROJECT, re.M | re.S)
     assert dev and "torch" not in dev.group(1)  # the test extra never asks pip for PyTorch
     assert not any("torch]" in ln or ",torch" in ln for ln in lines)
