@@ -94,16 +94,19 @@ def _meta(name: str, arr: np.ndarray) -> TensorProto:
 WEIGHTS_KEY = "netdsl.weights"  # metadata: where the weights came from ("given" or the init)
 
 
-def lower(net: Network, weights: Mapping[str, np.ndarray] | None = None, seed: int = 0
+def lower(net: Network, weights: Mapping[str, np.ndarray] | None = None, seed: int = 0,
+          values: dict[str, str] | None = None
           ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
     """The model without its weight initializers, and those weights as (name, float32 array).
 
     Weights stay numpy arrays until written, so large models are never copied into protobuf.
+    ``values``, when given, receives each layer's ONNX output value (``import`` compares them).
     """
     w = init_weights(net, seed) if weights is None else match_weights(net, weights)
     b = OnnxBuilder(w)
     source = net.graph.input  # the graph input, under the input node's name
-    values = {source: source}
+    values = {} if values is None else values
+    values[source] = source
     for lay in net.graph.layers():
         op = ops.OPS[lay.op]
         if op.arity == 0 or lay.aux:
@@ -129,7 +132,7 @@ def lower(net: Network, weights: Mapping[str, np.ndarray] | None = None, seed: i
 
 
 def to_onnx(net: Network, weights: Mapping[str, np.ndarray] | None = None,
-            seed: int = 0) -> onnx.ModelProto:
+            seed: int = 0, values: dict[str, str] | None = None) -> onnx.ModelProto:
     """Lower a network to an ONNX model (inference form, opset 17, dynamic batch).
 
     Args:
@@ -137,11 +140,12 @@ def to_onnx(net: Network, weights: Mapping[str, np.ndarray] | None = None,
         weights: tensors under netdsl's names (a state_dict as numpy arrays, or the result
             of ``weights.match_weights``); None draws the spec's seeded initialization.
         seed: the random seed when ``weights`` is None.
+        values: when given, receives each layer's ONNX output value, by layer name.
 
     Raises:
         NetdslError: when ``weights`` lack, add or mis-shape a tensor.
     """
-    model, params = lower(net, weights, seed)
+    model, params = lower(net, weights, seed, values)
     for name, arr in params:
         t = model.graph.initializer.add()
         t.CopyFrom(_meta(name, arr))

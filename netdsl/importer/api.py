@@ -14,6 +14,7 @@ from ..network import Network, loads
 from .read import read_model
 from .recognize import Lyr, recognize
 from .structure import NotSeriesParallel, structure
+from .verify import compare
 from .write import write_flat, write_structured
 
 
@@ -27,6 +28,7 @@ class ImportResult:
     seconds: float = 0.0
     max_error: float | None = None  # verify: max |y_import - y_original| / max |y_original|
     batch: int | None = None  # the original model's fixed batch size, if any
+    layers: list[Lyr] = field(default_factory=list)  # recognized layers, in the spec's order
 
     def to_onnx(self) -> Any:
         from ..codegen.onnx import to_onnx
@@ -47,7 +49,8 @@ def from_onnx(source: str | Path | bytes | Any, path: str | None = None,
     net = recognize(g)
     warnings = list(net.warnings)
     try:
-        items = structure(net)
+        items, flat = structure(net)
+        warnings += flat
         text, order = write_structured(g, net, items)
     except NotSeriesParallel as e:
         warnings.append(f"the graph around ONNX node '{e.join.origin}' ({e.join.kind}) is not "
@@ -62,61 +65,35 @@ def from_onnx(source: str | Path | bytes | Any, path: str | None = None,
                           hint="this is a netdsl import bug; please report it with the "
                                "model") from None
     weights = _weights(network, order, g.path)
-    result = ImportResult(text, network, weights, warnings, len(g.nodes), batch=g.batch)
+    result = ImportResult(text, network, weights, warnings, len(g.nodes), batch=g.batch,
+                          layers=order)
     if verify:
-        result.max_error = compare(source if not isinstance(source, (str, Path)) else
-                                   str(source), result, g.path)
+        result.max_error = compare(source, network, weights, order, g.batch, g.path)
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def _weights(network: Network, order: list[Lyr], path: str) -> dict[str, np.ndarray]:
+    """The recognized tensors under the rebuilt network's names (each layer's, in its op's
+    order), checked against the network's own list (names and shapes)."""
+    from .. import ops
     from ..codegen.weights import match_weights
+    from .verify import pairs
 
-    ours = {f"t{k}": np.asarray(t, dtype=np.float32) for k, t in
-            enumerate(t for lay in order for t in lay.tensors)}
+    ours: dict[str, np.ndarray] = {}
+    matched = pairs(network, order)
+    for lyr, name in matched:
+        lay = network.graph[name]
+        specs = ops.OPS[lay.op].tensors(lay.attrs, network.in_shapes(lay))
+        for spec, t in zip(specs, lyr.tensors, strict=False):
+            ours[spec.key(name)] = np.asarray(t, dtype=np.float32)
     try:
-        return match_weights(network, ours, by_order=True, path=path)
+        if len(matched) != len(order) or sum(len(lyr.tensors) for lyr in order) != len(ours):
+            raise NetdslError("the spec's layers do not follow the recognized ones", path=path)
+        return match_weights(network, ours, path=path)
     except NetdslError as e:
         raise NetdslError(f"the imported spec's weights do not line up: {e.message}", path=path,
                           hint="this is a netdsl import bug; please report it") from None
-
-
-def compare(original: Any, result: ImportResult, path: str, seed: int = 0) -> float:
-    """max |y - y'| / max |y| between the original and the rebuilt model under onnxruntime."""
-    from ..runtime import run_onnx
-
-    shape = (result.batch or 2, *result.network.input_shape[1:])
-    x = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
-    src = original
-    if isinstance(original, (str, Path)):
-        src = str(original)
-    elif not isinstance(original, (bytes, bytearray)):
-        src = original.SerializeToString()
-    try:
-        y = run_onnx(src, x, device="cpu")
-    except NetdslError:
-        raise
-    except Exception as e:  # onnxruntime refuses the original: nothing to compare against
-        raise NetdslError(f"onnxruntime cannot run the original model to verify the import: "
-                          f"{str(e).splitlines()[0]}", path=path,
-                          hint="--no-verify writes the spec without checking it") from None
-    y2 = run_onnx(result.to_onnx().SerializeToString(), x, device="cpu")
-    finite = np.isfinite(y)  # a deep net with initial BN statistics may overflow: compare the
-    if y.shape != y2.shape or not np.array_equal(finite, np.isfinite(y2)):  # rest, same places
-        err = float("inf")
-    elif not finite.any():
-        err = 0.0
-    else:
-        scale = float(np.abs(y[finite]).max()) or 1.0
-        err = float(np.abs(y[finite] - y2[finite]).max()) / scale
-    if not err <= 1e-5:
-        raise NetdslError(f"the imported spec computes something else: max |Δy| = "
-                          f"{err:.3g} × max |y| (tolerance 1e-5), output "
-                          f"{y.shape} vs {y2.shape}", path=path,
-                          hint="this is a netdsl import bug; please report it (--no-verify "
-                               "writes the spec anyway)")
-    return err
 
 
 def import_model(target: str, verify: bool = True, input_shape: tuple[int, ...] | None = None

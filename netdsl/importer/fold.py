@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 from .. import ops
 from .recognize import Hole, Lyr, render_part
-from .structure import Concat, Dense, Item, L, Residual, Scale
+from .structure import Concat, Dense, Flat, Item, L, Residual, Scale
 
 CHAIN_HEADS = {"conv", "fc", "bn"}
-ACTIVATIONS = {"relu", "leakyrelu", "elu", "tanh", "sigmoid"}
+ACTIVATIONS = {"relu", "leakyrelu", "elu", "tanh", "sigmoid", "relu6", "hsigmoid", "hswish",
+               "silu", "gelu", "mish"}
 INDENT = "    "
 CONSTRUCTS = ("residual", "concat", "scale", "dense")
 
@@ -75,6 +76,22 @@ class Inline:
 
 
 @dataclass(eq=False)
+class Named:
+    """``name = `` before a call, left out when the call is of a block and the name says
+    nothing: a numbered scope (mbconv3, transition2) is what netdsl names an unnamed call
+    itself, a name used for several calls (MobileNetV2's ``conv`` in each ``features.k``) names
+    none; unnamed, equal calls fold into ×n."""
+
+    name: str
+    inst: Instance
+    counts: dict[str, int]
+
+    def shown(self) -> bool:
+        return self.inst.block is None or not (
+            re.fullmatch(r"[A-Za-z_]+[0-9]+", self.name) or self.counts[self.name] > 1)
+
+
+@dataclass(eq=False)
 class Group:
     stmts: list[Stmt]  # (a; b), or a alone
 
@@ -84,6 +101,7 @@ class Renderer:
         self.shortcut_a = shortcut_a  # the header says `default residual shortcut=A`
         self.instances: list[Instance] = []
         self._prefix: dict[int, tuple[str, ...]] = {}
+        self.names: dict[str, int] = {}  # named calls at the top, by name
 
     # ---- module paths -----------------------------------------------------------------------
     def prefix(self, item: Item) -> tuple[str, ...]:
@@ -148,7 +166,11 @@ class Renderer:
         construct = named and len(body) == 1 and str(body[0][0]).startswith(CONSTRUCTS)
         if not (_worth(body, top) or construct) or (top and len(body) > 8):
             return body  # written in place
-        return [[f"{name} = " if named else "", self.instance(name, body, items)]]
+        inst = self.instance(name, body, items)
+        if named:
+            self.names[name] = self.names.get(name, 0) + 1
+            return [[Named(name, inst, self.names), inst]]
+        return [[inst]]
 
     def is_instance(self, items: list[Item], depth: int) -> bool:
         """Only layers and constructs below: no scope that would itself be a call."""
@@ -180,7 +202,27 @@ class Renderer:
             return ["scale { ", Inline(self.seq(it.gate, d)), " }"]
         if isinstance(it, Dense):
             return ["dense { ", Inline([[Group(self.seq(u, d))] for u in it.units]), " }"]
+        if isinstance(it, Flat):
+            return ["(", Body(flat_statements(it.layers, it.entry)), ")"]
         raise AssertionError(it)
+
+
+def flat_statements(lays: list[Lyr], entry: int) -> list[Stmt]:
+    """One statement per layer wired with ``from``; ``entry`` is read as ``input``. A layer
+    reading only the statement before it needs no ``from``; one read elsewhere is named."""
+    ids = {lay.id for lay in lays}
+    named = {i for k, lay in enumerate(lays) for i in lay.inputs if i in ids and
+             (k == 0 or lay.inputs != [lays[k - 1].id])}
+    out = []
+    for k, lay in enumerate(lays):
+        prev = lays[k - 1].id if k else entry
+        s: list = [f"n{lay.id} = "] if lay.id in named else []
+        s += list(lay.parts)
+        if lay.inputs != [prev]:
+            refs = ", ".join("input" if i == entry else f"n{i}" for i in lay.inputs)
+            s.append(f" from {refs}")
+        out.append(s)
+    return out
 
 
 def _worth(body: list[Stmt], top: bool) -> bool:
@@ -197,6 +239,8 @@ def chains(lays: list[Lyr], top: bool = False) -> list[Stmt]:
 
 
 def _named(s: Stmt, lay: Lyr) -> Stmt:
+    if " = " in str(s[0]):
+        return s  # the layer names itself (a tensor without a module: layer_scale = …)
     name = lay.path[-1] if len(lay.path) == 1 else ""
     auto = re.fullmatch(r"[a-z]+\d+", name) is not None  # conv1, fc1: what netdsl would say
     return [f"{name} = ", *s] if lay.tensors and _ident(name) and not auto else s
@@ -300,7 +344,10 @@ RESERVED = {"input", "from", "block", "param", "network", "default", "include", 
 def _base(name: str, items: list[Item]) -> str:
     """The block name an instance suggests: its scope without the index, or what it holds."""
     base = re.sub(r"[0-9].*$", "", name).strip("_.")
-    if base and _ident(base):
+    res = len(items) == 1 and isinstance(items[0], Residual)
+    if _inverted(_flatten(items[0].body if res else items)):  # MobileNetV2's, whatever its
+        return "inverted_res" if res else "inverted"  # scope is called
+    if base and _ident(base) and ops.lookup(base)[0] is None:
         return base
     res = [i for i in items if isinstance(i, Residual)]
     if res:  # name it by its body's convolutions, as the ResNet paper does
@@ -309,6 +356,17 @@ def _base(name: str, items: list[Item]) -> str:
     if any(isinstance(i, Concat) for i in items):
         return "mixed"
     return "unit"
+
+
+def _inverted(lays: list[Lyr]) -> bool:
+    """A depthwise convolution followed by a linear 1×1 projection: an inverted residual."""
+    convs = [lay for lay in lays if lay.kind == "conv"]
+    if len(convs) < 2 or not convs[-1].text().startswith("conv1-") or lays[-1].kind != "bn":
+        return False
+    dw = convs[-2]
+    groups = [p.value for k, p in enumerate(dw.parts) if isinstance(p, Hole)
+              and k and dw.parts[k - 1] == " groups="]
+    return bool(groups) and groups[0] == dw.tensors[0].shape[0] > 1
 
 
 def _flatten(items: list[Item]) -> list[Lyr]:
@@ -342,8 +400,13 @@ class Blocks:
 
 
 def _unique(base: str, taken: set[str]) -> str:
+    def bad(name: str) -> bool:
+        return name in taken or ops.lookup(name)[0] is not None or name.lower() in RESERVED
+
+    if bad(base) and bad(f"{base}2"):  # a layer keyword (conv: conv2 is one too)
+        base += "_block"
     name, k = base, 1
-    while name in taken or ops.lookup(name)[0] is not None or name.lower() in RESERVED:
+    while bad(name):
         k += 1
         name = f"{base}{k}"
     taken.add(name)
@@ -420,6 +483,9 @@ class Writer:
                 if isinstance(t, str):
                     if t not in self.defaults:
                         out.append(t)
+                elif isinstance(t, Named):
+                    if t.shown():
+                        out.append(f"{t.name} = ")
                 elif isinstance(t, Hole):
                     e = exprs[counter[0]] if exprs is not None else None
                     counter[0] += 1

@@ -19,6 +19,8 @@ from ..errors import NetdslError
 
 MAX_MODEL_BYTES = 4 << 30  # the .onnx file itself (external data is checked per tensor)
 MAX_NODES = 200_000
+MS_DOMAIN = "com.microsoft"
+CONTRIB = {"Attention"}  # onnxruntime's contrib ops that netdsl itself writes (`attention`)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Graph:
     input_shape: tuple[int, ...]  # without the batch axis
     output: str
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # value -> dims (no batch)
+    full: dict[str, tuple[int, ...]] = field(default_factory=dict)  # value -> all dims, if fixed
     producer: str = ""
     batch: int | None = None  # a fixed batch size, when the model has one
     name: str = ""  # netdsl's own models: the network's name and title
@@ -104,7 +107,14 @@ def _skeleton(model: Any) -> Any:
     g = m.graph
     src = model.graph
     g.name = src.name
-    g.node.extend(src.node)
+    for n in src.node:
+        if n.domain == MS_DOMAIN and n.op_type in CONTRIB:
+            # shape inference does not know onnxruntime's ops: an Identity of the input
+            # has the same output shape (self-attention keeps the sequence's shape)
+            g.node.add().CopyFrom(onnx.helper.make_node("Identity", [n.input[0]], [n.output[0]],
+                                                        name=n.name))
+        else:
+            g.node.add().CopyFrom(n)
     g.input.extend(src.input)
     g.output.extend(src.output)
     g.value_info.extend(src.value_info)
@@ -205,19 +215,22 @@ def _to_graph(model: Any, skeleton: Any, name: str) -> Graph:
         nodes.append(Node(n.name or f"{n.op_type}_{i}", n.op_type, list(n.input),
                           list(n.output), attrs, n.domain, _scope(n)))
     for n in nodes:
-        if n.domain not in ("", "ai.onnx"):
+        if n.domain not in ("", "ai.onnx") and not (n.domain == MS_DOMAIN and n.op in CONTRIB):
             raise _fail(name, f"{n.where()} is in the custom domain '{n.domain}', which has "
                         "no netdsl meaning", "export with standard ONNX operators")
     shapes: dict[str, tuple[int, ...]] = {}
+    full: dict[str, tuple[int, ...]] = {}
     try:
-        inferred = shape_inference.infer_shapes(skeleton, strict_mode=False)
+        inferred = shape_inference.infer_shapes(skeleton, strict_mode=False, data_prop=True)
         for v in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:
             d = v.type.tensor_type.shape.dim
             if d and all(x.HasField("dim_value") for x in d[1:]):
                 shapes[v.name] = tuple(x.dim_value for x in d[1:])
+                if d[0].HasField("dim_value"):
+                    full[v.name] = (d[0].dim_value, *shapes[v.name])
     except Exception:  # shapes are a help for recognition, not a requirement
         pass
     return Graph(name, nodes, consts, inputs[0].name, tuple(shape[1:]), g.output[0].name,
-                 shapes, model.producer_name, shape[0],
+                 shapes, full, model.producer_name, shape[0],
                  g.name if model.producer_name == "netdsl" else "",
                  model.doc_string if model.producer_name == "netdsl" else "")

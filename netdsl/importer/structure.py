@@ -1,9 +1,12 @@
 """The layer DAG → nested statements: sequences, residual, concat, scale and dense blocks.
 
 Every join (add, concat, mul) is matched with its fork, the join's immediate dominator, and
-each of its inputs is walked back to that fork; a region whose edges are not all accounted for
-that way is not series-parallel, and the network falls back to the DAG escape (``from``).
-Linear in the number of layers (networkx's dominators, then one walk per edge).
+each of its inputs is walked back to that fork. A region whose edges are not all accounted for
+that way is not series-parallel: that region alone (from the fork to the join, when nothing
+inside it is read from outside; else the next enclosing one) becomes a ``Flat`` item, written
+with ``from`` (the DAG escape), and the rest of the network is still nested and folded.
+Linear in the number of layers for nested networks (networkx's dominators, then one walk per
+edge); each flat region costs one more walk over its layers.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from .layers import origin_ops
 from .recognize import Lyr, Net
 
 
@@ -47,7 +51,17 @@ class Dense:
     concats: list[Lyr] = field(default_factory=list)
 
 
-Item = L | Residual | Concat | Scale | Dense
+@dataclass
+class Flat:
+    """A region that is not nested blocks: its layers in order, reading ``entry`` (the fork)."""
+
+    layers: list[Lyr]
+    entry: int
+    join: Lyr
+    uses: int  # edges from the entry into the region
+
+
+Item = L | Residual | Concat | Scale | Dense | Flat
 
 
 class NotSeriesParallel(Exception):
@@ -69,11 +83,14 @@ class Structurer:
         self.users = {k: [u for u in g.successors(k) if u in live] for k in live}
         self.idom = nx.immediate_dominators(g.subgraph(live), 0)
         self.seen: set[int] = set()  # every layer must land in exactly one place
+        self.log: list[int] = []  # the order they landed in, to undo a failed split
+        self.warnings: list[str] = []
 
     def visit(self, lay: Lyr) -> None:
         if lay.id in self.seen:
             raise NotSeriesParallel(lay)  # needed in two places: not nested blocks
         self.seen.add(lay.id)
+        self.log.append(lay.id)
 
     def run(self) -> list[Item]:
         return self.branch(0, self.net.output)
@@ -94,8 +111,12 @@ class Structurer:
                 cur = lay.inputs[0]
                 continue
             fork = self.idom[cur]
+            mark = len(self.log)
             self.visit(lay)
-            items.append(self.split(fork, lay))
+            try:
+                items.append(self.split(fork, lay))
+            except NotSeriesParallel as e:
+                items.append(self.flat(fork, lay, mark, e))
             cur = fork
         items.reverse()
         return items
@@ -117,11 +138,38 @@ class Structurer:
         else:
             raise NotSeriesParallel(j)
         # every edge out of the fork must start one of the branches
-        starts = _starts(item)
         direct = sum(1 for i in j.inputs if i == fork)
-        if len(self.users[fork]) != len(starts) + (1 if direct else 0):
+        if len(self.users[fork]) != _starts(item) + (1 if direct else 0):
             raise NotSeriesParallel(j)
         return item
+
+    def flat(self, fork: int, j: Lyr, mark: int, error: NotSeriesParallel) -> Flat:
+        """The region from ``fork`` to ``j`` as one flat item, if nothing outside reads it."""
+        for k in self.log[mark:]:  # undo what the failed split placed
+            self.seen.discard(k)
+        del self.log[mark:]
+        region: dict[int, Lyr] = {}
+        todo = [j.id]
+        while todo:
+            k = todo.pop()
+            if k in region or k == fork:
+                continue
+            if k == 0 or k in self.seen:
+                raise error
+            region[k] = self.lay[k]
+            todo += self.lay[k].inputs
+        for k in region:
+            if k != j.id and any(u not in region for u in self.users[k]):
+                raise error  # read from outside: the enclosing region is the flat one
+        for k in sorted(region):
+            self.visit(region[k])
+        uses = sum(1 for k in region for i in self.lay[k].inputs if i == fork)
+        lays = [region[k] for k in sorted(region)]
+        self.warnings.append(
+            f"the layers from ONNX node '{lays[0].origin}' to '{j.origin}' ({origin_ops(lays)}) "
+            "are not nested residual/concat/scale blocks: that region is written with 'from' "
+            f"(the DAG escape), {len(lays)} statements")
+        return Flat(lays, fork, j, uses)
 
     def _auto_shortcut(self, r: Residual, fork: int) -> None:
         """A 1×1 conv + BN (or a zero-pad) shortcut where the shape changes: netdsl's own."""
@@ -170,19 +218,27 @@ def _size(items: list[Item]) -> int:
     return sum(1 if isinstance(i, L) else 2 for i in items)
 
 
-def _starts(item: Item) -> list[Item]:
+def _uses(branch: list[Item]) -> int:
+    """Edges from the fork that a branch takes: one, or a flat region's own count."""
+    return branch[0].uses if isinstance(branch[0], Flat) else 1
+
+
+def _starts(item: Item) -> int:
+    """Edges from the fork that the item's branches take."""
     if isinstance(item, Concat):
-        return [b[0] for b in item.branches if b]
+        return sum(_uses(b) for b in item.branches if b)
     if isinstance(item, Residual):
-        return [b[0] for b in (item.body, item.shortcut) if b]
+        return sum(_uses(b) for b in (item.body, item.shortcut) if b)
     if isinstance(item, Scale):
-        return [item.gate[0]]
-    return []
+        return _uses(item.gate)
+    return 0
 
 
-def structure(net: Net) -> list[Item]:
-    """The nested statements of ``net``; raises NotSeriesParallel naming the first bad join."""
-    return Structurer(net).run()
+def structure(net: Net) -> tuple[list[Item], list[str]]:
+    """The nested statements of ``net`` and the warnings for its flat regions; raises
+    NotSeriesParallel when the network as a whole is not one (then it is written flat)."""
+    s = Structurer(net)
+    return s.run(), s.warnings
 
 
 def layers_of(items: list[Item]) -> list[Lyr]:
@@ -199,6 +255,8 @@ def layers_of(items: list[Item]) -> list[Lyr]:
             out.append(it.join)
         elif isinstance(it, Scale):
             out += layers_of(it.gate) + [it.join]
+        elif isinstance(it, Flat):
+            out += it.layers
         else:
             for k, u in enumerate(it.units):
                 if k:

@@ -23,7 +23,9 @@ def export(module: Any, example_input: Any) -> bytes:
     module.eval()
     buf = io.BytesIO()
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        # with gradients on: nn.MultiheadAttention's inference fast path (a fused op no
+        # exporter knows) is taken only without them
+        with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example_input,), buf, dynamo=False, opset_version=17,
                               training=torch.onnx.TrainingMode.PRESERVE,

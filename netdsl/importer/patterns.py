@@ -1,0 +1,149 @@
+"""Multi-node patterns: several ONNX nodes that are one netdsl layer.
+
+A pattern looks at one node (its anchor) and, when the nodes around it match, absorbs the
+others and returns the action that adds the layer when the anchor's turn comes (every input
+is recognized by then). Patterns use the recognizer's helpers only; ``PATTERNS`` lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .handlers import _fc, _lrn_text
+from .layers import Unsupported
+from .read import Node
+
+if TYPE_CHECKING:
+    from .recognize import Recognizer
+
+
+# ---- multi-node patterns --------------------------------------------------------------------
+def lrn_pattern(r: Recognizer, n: Node) -> Callable[[], None] | None:
+    """x / (k + alpha·avg(x²))^beta: netdsl's and PyTorch's lowering of LRN."""
+    if n.op != "Div":
+        return None
+    chain: list[Node] = []
+
+    def prod(v: str, *ops: str) -> Node | None:
+        p = r.producer.get(v)
+        if p is None or p.op not in ops or r.single_user(v) is None:
+            return None
+        chain.append(p)
+        return p
+
+    x = n.inputs[0]
+    p = prod(n.inputs[1], "Pow")
+    a = p and prod(p.inputs[0], "Add")
+    m = a and prod(a.inputs[0], "Mul")
+    s = m and prod(m.inputs[0], "Squeeze")
+    v = s and prod(s.inputs[0], "AveragePool")
+    cur = v and (prod(v.inputs[0], "Pad") or v)
+    u = cur and prod(cur.inputs[0], "Unsqueeze")
+    sq = u and prod(u.inputs[0], "Mul")
+    if not sq or sq.inputs[0] != x or sq.inputs[1] != x:
+        return None
+    try:
+        beta, k, alpha = (float(r.const(q.inputs[1], q)) for q in (p, a, m))
+    except Unsupported:
+        return None
+    size = int(v.attrs["kernel_shape"][0])
+    r.absorb(*chain)
+    text = _lrn_text(size, alpha, beta, k)  # alpha scales the window's mean, as in netdsl
+    return lambda: r.add(n, "lrn", [text], [r.src(x)]) and None
+
+
+def matmul_add(r: Recognizer, n: Node) -> Callable[[], None] | None:
+    """MatMul by a weight matrix, plus a bias (anchored at the Add): a fully connected layer.
+    The weight may still be computed from constants (netdsl's Transpose of ``fc.weight``)."""
+    if n.op != "Add" or len(n.inputs) != 2:
+        return None
+    for mm, b in (n.inputs, n.inputs[::-1]):
+        p = r.producer.get(mm)
+        if p is not None and p.op == "MatMul" and r.is_const_like(b) and \
+                r.is_const_like(p.inputs[1]) and not r.is_const_like(p.inputs[0]) and \
+                r.single_user(mm) is n:
+            r.absorb(p)
+            return _fc_action(r, n, p, b)
+    return None
+
+
+def _fc_action(r: Recognizer, n: Node, p: Node, b: str) -> Callable[[], None]:
+    def act() -> None:
+        w, bias = r.const(p.inputs[1], p), r.const(b, n)
+        if w.ndim != 2 or bias.size != w.shape[1]:
+            raise Unsupported("a product by a constant that is not an FC layer's weight")
+        _fc(r, n, np.ascontiguousarray(w.T), bias.reshape(-1), p.inputs[0])
+    return act
+
+
+def shuffle(r: Recognizer, n: Node) -> Callable[[], None] | None:
+    """Reshape C → G×(C/G), swap those two axes, reshape back: a channel shuffle (anchored at
+    the last Reshape; sizes from ONNX's shape inference, whatever the exporter's shape
+    arithmetic)."""
+    if n.op != "Reshape":
+        return None
+    t = r.producing(n.inputs[0], "Transpose")
+    v = t and r.producing(t.inputs[0], "Reshape")
+    if not v:
+        return None
+    x = v.inputs[0]
+    shape, grouped, out = r.g.shapes.get(x), r.g.shapes.get(v.outputs[0]), \
+        r.g.shapes.get(n.outputs[0])
+    perm = [int(p) for p in t.attrs.get("perm", [])]
+    if grouped is None or out != (grouped[0] * grouped[1], *grouped[2:]) or \
+            shape not in (None, out) or perm != [0, 2, 1, *range(3, len(grouped) + 1)]:
+        return None
+    r.absorb(t, v)
+    return lambda: r.add(n, "shuffle", [f"shuffle {grouped[0]}"], [r.src(x)]) and None
+
+
+def groupnorm(r: Recognizer, n: Node) -> Callable[[], None] | None:
+    """Reshape to (N, G, rest), InstanceNormalization with unit scale, reshape back, then the
+    per-channel scale and shift: GroupNorm as netdsl and PyTorch's exporter write it (anchored
+    at the shift's Add, or at the back Reshape when there is no affine part)."""
+    if n.op not in ("Add", "Reshape"):
+        return None
+    mul = bias = None
+    back = n
+    if n.op == "Add":
+        cands = [(i, j) for i, j in (n.inputs, n.inputs[::-1])
+                 if r.producing(i, "Mul") is not None]
+        if len(cands) != 1:
+            return None
+        mv, bias = cands[0]
+        mul = r.producer[mv]
+        muls = [(i, j) for i, j in (mul.inputs, mul.inputs[::-1])
+                if r.producing(i, "Reshape") is not None]
+        if len(muls) != 1:
+            return None
+        back, scale = r.producer[muls[0][0]], muls[0][1]
+    norm = r.producing(back.inputs[0], "InstanceNormalization")
+    grouped = norm and r.producing(norm.inputs[0], "Reshape")
+    if not grouped:
+        return None
+    x = grouped.inputs[0]
+    shape, gs = r.g.shapes.get(x), r.g.shapes.get(grouped.outputs[0])
+    if shape is None or gs is None or r.g.shapes.get(back.outputs[0]) != shape or \
+            len(gs) < 2 or int(np.prod(gs)) != int(np.prod(shape)):
+        return None
+    groups, c, eps = gs[0], shape[0], float(norm.attrs.get("epsilon", 1e-5))
+    r.absorb(*(m for m in (grouped, norm, back, mul) if m is not None and m is not n))
+
+    def act() -> None:
+        ones = [r.const(i, norm).reshape(-1) for i in norm.inputs[1:3]]
+        if not (np.all(ones[0] == 1) and np.all(ones[1] == 0)):
+            raise Unsupported("an InstanceNormalization with a learned scale inside GroupNorm")
+        w = r.const(scale, mul).reshape(-1) if mul is not None else np.ones(c, np.float32)
+        b = r.const(bias, n).reshape(-1) if mul is not None else np.zeros(c, np.float32)
+        if w.size != c or b.size != c:
+            raise Unsupported("a GroupNorm scale or shift of another size than the channels")
+        text = f"groupnorm {groups}" + ("" if abs(eps - 1e-5) < 1e-12 else f" eps={eps:g}")
+        r.add(n, "groupnorm", [text], [r.src(x)], [w.astype(np.float32), b.astype(np.float32)])
+    return act
+
+
+PATTERNS: list[Callable[[Recognizer, Node], Callable[[], None] | None]] = [
+    lrn_pattern, matmul_add, shuffle, groupnorm]

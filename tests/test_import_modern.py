@@ -1,0 +1,160 @@
+"""netdsl import of the modern vocabulary: from both PyTorch exporters and torchvision's zoo.
+
+A small module using every modern op is exported with the legacy (TorchScript) exporter and
+with the dynamo (torch.export) one; each export must import to the same layers and compute the
+same function. torchvision's zoo models are exported once each (legacy exporter, BN kept as
+its own node), imported, verified by the import itself under onnxruntime and compared with
+PyTorch at 1× and 20× input scale (constants randomized, BN statistics calibrated).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from netdsl.importer import from_onnx  # noqa: E402
+from netdsl.importer.torch import export  # noqa: E402
+from netdsl.runtime import run_onnx  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from torchvision_oracle import compare, prepare  # noqa: E402
+
+nn = torch.nn
+F = torch.nn.functional
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's ConvNeXt LayerNorm: channels-last for the normalization."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Modern(nn.Module):
+    """Every modern CNN op once: ReLU6, hard-sigmoid, hard-swish, SiLU, GELU (erf and tanh),
+    LayerNorm on a map (ConvNeXt's permutes, Linear on channels-last), GroupNorm, channel
+    split and shuffle, layer scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.gn = nn.GroupNorm(4, 16)
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.ln = LayerNorm2d(16, eps=1e-6)
+        self.pw1 = nn.Linear(16, 32)
+        self.pw2 = nn.Linear(32, 16)
+        self.layer_scale = nn.Parameter(torch.rand(16, 1, 1) + 0.5)
+        self.branch = nn.Conv2d(8, 8, 1)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self.gn(self.stem(x)))
+        y = self.ln(self.dw(x)).permute(0, 2, 3, 1)
+        y = self.pw2(F.gelu(self.pw1(y))).permute(0, 3, 1, 2)
+        x = x + self.layer_scale * y
+        x = F.hardswish(x)
+        x = x * F.hardsigmoid(x).mean((2, 3), keepdim=True)
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat([a, F.silu(self.branch(b))], 1)
+        n, c, h, w = x.shape
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        x = F.gelu(x, approximate="tanh")
+        return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def _dynamo(model: nn.Module, x: torch.Tensor) -> bytes:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(model, (x,), dynamo=True, verbose=False)
+    return prog.model_proto.SerializeToString()
+
+
+EXPORTERS = {"legacy": lambda m, x: export(m, x), "dynamo": _dynamo}
+
+
+@pytest.fixture(scope="module")
+def modern() -> nn.Module:
+    torch.manual_seed(0)
+    return prepare(Modern(), (3, 8, 8))
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_modern_ops_from_both_exporters(modern: nn.Module, exporter: str) -> None:
+    x = torch.randn(1, 3, 8, 8)
+    r = from_onnx(EXPORTERS[exporter](modern, x), path=f"modern_{exporter}.onnx")
+    text = r.text
+    for words in ("relu6", "groupnorm 4", "layernorm eps=1e-06", "conv1-32 +gelu",
+                  "layer_scale = layerscale", "hswish", "hsigmoid", "split 2 0", "split 2 1",
+                  "+silu", "shuffle 2", "gelu tanh"):
+        assert words in text, (words, text)
+    assert r.max_error is not None and r.max_error <= 1e-5
+    assert r.network.params == sum(p.numel() for p in modern.parameters())
+    rebuilt = r.to_onnx().SerializeToString()
+    compare(modern, {"import": lambda t: run_onnx(rebuilt, t.numpy(), "cpu")}, (3, 8, 8),
+            batch=1)
+
+
+# ---- torchvision's zoo, exported with the legacy exporter ------------------------------------
+@pytest.fixture(scope="module")
+def tv() -> object:
+    from torchvision_oracle import import_torchvision
+
+    return import_torchvision()
+
+
+# builder: (input, builder's keyword arguments); small inputs where global pooling allows
+ZOO: dict[str, tuple[tuple[int, int, int], dict]] = {
+    "mobilenet_v2": ((3, 64, 64), {}),
+    "mobilenet_v3_small": ((3, 64, 64), {}),
+    "mobilenet_v3_large": ((3, 64, 64), {}),
+    "efficientnet_b0": ((3, 64, 64), {}),
+    "shufflenet_v2_x0_5": ((3, 64, 64), {}),
+    "squeezenet1_1": ((3, 64, 64), {}),
+    "convnext_tiny": ((3, 64, 64), {}),
+    "inception_v3": ((3, 75, 75), {"aux_logits": False, "init_weights": False}),
+    "vit_b_16": ((3, 32, 32), {"image_size": 32}),
+}
+
+
+class Imported:
+    def __init__(self, tv: object, name: str) -> None:
+        self.shape, kw = ZOO[name]
+        torch.manual_seed(0)
+        self.model = prepare(getattr(tv.models, name)(weights=None, **kw), self.shape)
+        self.result = from_onnx(export(self.model, torch.randn(1, *self.shape)),
+                                path=f"{name}.onnx")
+
+    def strict(self) -> float:
+        rebuilt = self.result.to_onnx().SerializeToString()
+        errs = compare(self.model, {"import": lambda t: run_onnx(rebuilt, t.numpy(), "cpu")},
+                       self.shape, batch=1)
+        return errs["import"]
+
+
+@pytest.fixture(scope="module")
+def imported(tv: object) -> dict[str, Imported]:
+    return {}
+
+
+def _get(tv: object, cache: dict[str, Imported], name: str) -> Imported:
+    if name not in cache:
+        cache[name] = Imported(tv, name)
+    return cache[name]
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_torchvision_zoo_imports_and_computes_the_same(tv: object, imported: dict,
+                                                      name: str) -> None:
+    got = _get(tv, imported, name)
+    r = got.result
+    assert r.max_error is not None and r.max_error <= 1e-5
+    assert not r.warnings, r.warnings
+    assert r.network.params == sum(p.numel() for p in got.model.parameters())
+    got.strict()
