@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
@@ -24,6 +25,7 @@ from netdsl.importer.torch import export  # noqa: E402
 from netdsl.runtime import run_onnx  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+import torchvision_oracle  # noqa: E402
 from torchvision_oracle import compare, prepare  # noqa: E402
 
 nn = torch.nn
@@ -123,19 +125,30 @@ ZOO: dict[str, tuple[tuple[int, int, int], dict]] = {
 }
 
 
+# PyTorch against onnxruntime: float32 kernels differ; Inception-v3's 94 layers at 20× input
+# reach 1.3e-4 of max |y| (tests/test_zoo.py shows the same for netdsl's own spec)
+TORCH_TOL = {"inception_v3": 3e-4}
+
+
 class Imported:
     def __init__(self, tv: object, name: str) -> None:
+        self.name = name
         self.shape, kw = ZOO[name]
         torch.manual_seed(0)
         self.model = prepare(getattr(tv.models, name)(weights=None, **kw), self.shape)
-        self.result = from_onnx(export(self.model, torch.randn(1, *self.shape)),
-                                path=f"{name}.onnx")
+        self.onnx = export(self.model, torch.randn(1, *self.shape))
+        self.result = from_onnx(self.onnx, path=f"{name}.onnx")
 
-    def strict(self) -> float:
+    def strict(self) -> None:
+        """The rebuilt model against the exported one (both onnxruntime) within 1e-5, and
+        against PyTorch within 1e-4, at 1× and 20× input scale."""
         rebuilt = self.result.to_onnx().SerializeToString()
-        errs = compare(self.model, {"import": lambda t: run_onnx(rebuilt, t.numpy(), "cpu")},
-                       self.shape, batch=1)
-        return errs["import"]
+        ours = {"import": lambda t: run_onnx(rebuilt, t.numpy(), "cpu")}
+        original = torchvision_oracle.inputs(self.shape, batch=1)
+        for _, x in original:
+            y, y2 = run_onnx(self.onnx, x.numpy(), "cpu"), ours["import"](x)
+            assert np.abs(y2 - y).max() <= 1e-5 * np.abs(y).max()
+        compare(self.model, ours, self.shape, batch=1, tol=TORCH_TOL.get(self.name, 1e-4))
 
 
 @pytest.fixture(scope="module")

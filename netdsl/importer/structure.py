@@ -126,6 +126,7 @@ class Structurer:
             dense = self.dense(fork, j)
             if dense is not None:
                 return dense
+            self.regroup(fork, j)
             branches = [self.branch(fork, i) if i != fork else [] for i in j.inputs]
             item: Item = Concat(branches, j)
         elif j.kind == "add" and len(j.inputs) == 2:
@@ -170,6 +171,54 @@ class Structurer:
             "are not nested residual/concat/scale blocks: that region is written with 'from' "
             f"(the DAG escape), {len(lays)} statements")
         return Flat(lays, fork, j, uses)
+
+    def regroup(self, fork: int, j: Lyr) -> None:
+        """Consecutive inputs of a concat that fork again below ``fork`` become their own
+        concat: torch's exporter flattens cat([a, cat([b, c])]) into one Concat (Inception-v3's
+        InceptionE), which is the same channels in the same order, nested."""
+        def head(i: int) -> int:
+            while i != fork and self.idom.get(i, fork) != fork:
+                i = self.idom[i]
+            return i
+
+        heads = [head(i) for i in j.inputs]
+        ins: list[int] = []
+        k = 0
+        while k < len(heads):
+            e = k
+            while e + 1 < len(heads) and heads[e + 1] == heads[k] and heads[k] != fork:
+                e += 1
+            group = j.inputs[k:e + 1]
+            if len(group) == 1 or len(group) == len(j.inputs):
+                ins += group
+            else:
+                ins.append(self._concat(group, j))
+            k = e + 1
+        j.inputs = ins
+
+    def _concat(self, group: list[int], j: Lyr) -> int:
+        """A concat layer of ``group`` inside ``j`` (no ONNX node of its own)."""
+        lid = max(self.lay) + 1
+        shapes = [self.lay[i].shape for i in group]
+        shape = (sum(s[0] for s in shapes), *shapes[0][1:]) if all(shapes) else None
+        lay = Lyr(lid, "concat", ["concat"], list(group), j.path, [], j.origin, shape,
+                  origin_op="Concat")
+        self.lay[lid] = lay
+        for i in group:
+            self.users[i] = [lid if u == j.id else u for u in self.users[i]]
+        self.users[lid] = [j.id]
+        anc, d = [group[0]], group[0]  # the group's fork: its inputs' lowest common dominator
+        while d != 0:
+            d = self.idom[d]
+            anc.append(d)
+        low = 0
+        for i in group[1:]:
+            c = i
+            while c not in anc:
+                c = self.idom[c]
+            low = max(low, anc.index(c))
+        self.idom[lid] = anc[low]
+        return lid
 
     def _auto_shortcut(self, r: Residual, fork: int) -> None:
         """A 1×1 conv + BN (or a zero-pad) shortcut where the shape changes: netdsl's own."""
