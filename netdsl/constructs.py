@@ -1,4 +1,5 @@
-"""The constructs ``concat {…}``, ``residual {…}``, ``scale {…}``, ``dense {…}``, ``aux {…}``.
+"""The constructs ``concat {…}``, ``residual {…}``, ``scale {…}``, ``dense {…}``, ``aux {…}``,
+``sequential {…}``.
 
 One table, ``CONSTRUCTS``: each entry is a function that expands the construct's bodies with
 ``Expander.body`` and joins them with nodes, plus what the size estimate needs to know about
@@ -18,10 +19,10 @@ from .errors import NetdslError, did_you_mean
 from .evaluate import count, layer_args, word_value
 from .ir import Shape
 from .limits import MAX_DENSE_UNITS
+from .naming import Scope
 
 if TYPE_CHECKING:
     from .expand import Expander
-    from .naming import Scope
 
 Env = dict[str, Any]
 Expand = Callable[["Expander", A.Construct, str, "Scope", Env, bool], str]
@@ -73,11 +74,23 @@ def expand_construct(ex: Expander, c: A.Construct, x: str, scope: Scope, env: En
     return d.expand(ex, c, x, scope, env, aux)
 
 
-@construct("concat", branches=True)
+@construct("concat", branches=True, options={"flat": ()})
 def _concat(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
+    # Each branch is a scope branch1, branch2, … (torchvision's GoogLeNet); `concat flat`
+    # names the branches' layers in the enclosing scope (Inception-v3's Mixed_5b.branch1x1,
+    # SqueezeNet's expand1x1), where they are numbered on across the branches.
+    flat = False
+    for w in ex.defaults.get("concat", ()) + c.words:
+        if w.kind != "flag" or w.key != "flat":
+            raise NetdslError("concat's one option is 'flat'", w.loc,
+                              hint="'concat flat { … }' names the branches' layers in the "
+                                   "enclosing scope instead of branch1, branch2, …")
+        flat = True
     outs = []
     for i, br in enumerate(c.branches, 1):
-        outs.append(ex.body(br, x, ex.names.child(scope, f"branch{i}"), env, aux))
+        sub = (Scope(scope.prefix, scope.counters, sequential=scope.sequential,
+                     numbered=scope.numbered) if flat else ex.names.child(scope, f"branch{i}"))
+        outs.append(ex.body(br, x, sub, env, aux))
     if len(outs) == 1:
         raise NetdslError("concat needs two or more branches", c.loc,
                           hint="separate branches with '|'")
@@ -194,3 +207,16 @@ def _aux(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool
         raise NetdslError("aux head is empty", c.loc)
     ex.graph.outputs.append(out)
     return x
+
+
+@construct("sequential", joins=0)
+def _sequential(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env,
+                aux: bool) -> str:
+    # Names as nn.Sequential's: every unnamed layer (parameter-less ones too) and block call
+    # takes the scope's next position, so `features = sequential { conv3-64 +bn +relu;
+    # maxpool; conv3-128 … }` names features.0 (conv), features.1 (BN), features.4 (conv).
+    inner = Scope(scope.prefix, scope.counters, sequential=True, numbered=True)
+    out = ex.body(c.branches[0], x, inner, env, aux)
+    if out == x:
+        raise NetdslError("sequential block is empty", c.loc)
+    return out

@@ -14,6 +14,7 @@ arguments), while shape checks that would only repeat the first error are skippe
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from . import ast as A
@@ -262,10 +263,11 @@ class Expander:
              name: str | None, env: Env, aux: bool,
              labels: tuple[str, ...] | None = None) -> str:
         match u:
-            case A.Chain():
-                return self.chain(u, xs, scope, name, env, aux, labels)
+            case A.Chain():  # in a scope of its own when named: `stem = conv3-64 +bn +relu`
+                return self.chain(u, xs, scope, name, env, aux, labels, scope is not outer)
             case A.Group():
-                inner = Scope(scope.prefix, scope.counters, sequential=scope is not outer)
+                inner = Scope(scope.prefix, scope.counters, sequential=scope is not outer,
+                              numbered=scope is outer and outer.numbered)
                 return self.body(u.body, self._one(xs, u.loc), inner, env, aux)
             case A.Call():
                 return self.call(u, self._one(xs, u.loc), outer, scope, env, aux)
@@ -280,13 +282,19 @@ class Expander:
         return xs[0]
 
     def chain(self, c: A.Chain, xs: tuple[str, ...], scope: Scope, name: str | None,
-              env: Env, aux: bool, labels: tuple[str, ...] | None = None) -> str:
-        for k, lay in enumerate(c.layers):
-            op, kernel = ops.lookup(lay.keyword)
+              env: Env, aux: bool, labels: tuple[str, ...] | None = None,
+              by_type: bool = False) -> str:
+        """A chain's layers; ``by_type`` (a named chain's own scope) names each by its type,
+        ``stem.conv``, ``stem.bn``, as torchvision's BasicConv2d, and numbers only a type
+        that repeats (``conv1``, ``conv2``)."""
+        looked = [ops.lookup(lay.keyword) for lay in c.layers]
+        kinds = Counter(op.name for op, _ in looked if op is not None)
+        for k, (lay, (op, kernel)) in enumerate(zip(c.layers, looked, strict=True)):
             if op is None:
                 raise self._unknown_layer(lay)
             args = layer_args(op, lay, kernel, env, self.defaults.get(op.name, ()))
-            out = self.node(op, op.build(args, lay.loc), xs, lay.loc, scope, name=name,
+            given = op.name if by_type and kinds[op.name] == 1 else name
+            out = self.node(op, op.build(args, lay.loc), xs, lay.loc, scope, name=given,
                             aux=aux, labels=labels if k == 0 else None)
             xs = (out,)
             last = k + 1 == len(c.layers)

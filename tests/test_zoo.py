@@ -1,10 +1,12 @@
 """The torchvision zoo specs: parameter counts exact and strict equivalence with torchvision.
 
 torchvision's model is prepared (constants randomized, BN statistics calibrated), its
-state_dict loaded into netdsl's PyTorch module and ONNX model (by order: torchvision's
-``Sequential`` indices are not names a spec writes), and both compared with it at 1× and 20×
-input scale within 1e-4 of max |y|. Small inputs keep it quick where the architecture allows
-(global pooling before the classifier); big variants are compared on one batch of one image.
+state_dict loaded into netdsl's PyTorch module and ONNX model, and both compared with it at 1×
+and 20× input scale within 1e-4 of max |y|. The specs of ``BY_NAME`` carry torchvision's
+state_dict keys: their checkpoint is saved to a ``.pth`` and loaded by name, as
+``netdsl compile --weights`` loads it; the others are loaded by order. Small inputs keep it
+quick where the architecture allows (global pooling before the classifier); big variants are
+compared on one batch of one image.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import netdsl
-from netdsl.codegen.weights import match_weights
+from netdsl.codegen.weights import match_weights, read_checkpoint, state_dict_order, tensor_specs
 
 from .conftest import ROOT
 from .torchvision_oracle import (
@@ -65,6 +68,12 @@ ZOO = [
 ]
 BY_STEM = {z.stem: z for z in ZOO}
 SPEC_STEMS = {z.spec or z.stem for z in ZOO}
+# Specs whose state_dict keys are torchvision's (so its checkpoints load with --weights): the
+# ViTs are compared in test_transformer.py, the rest here through a .pth loaded by name
+BY_NAME = {"shufflenet_v2_x1_0", "shufflenet_v2_x0_5", "squeezenet1_0", "squeezenet1_1",
+           "inception_v3", "convnext_tiny", "convnext_base", "vgg11_bn", "vgg16_bn",
+           "densenet121", "densenet169", "densenet201", "resnext101_32x8d", "wide_resnet101_2",
+           "vit_b_16", "vit_b_32", "vit_l_16"}
 
 
 def load_spec(z: Zoo, shape: tuple[int, int, int] | None = None) -> netdsl.Network:
@@ -82,6 +91,7 @@ class Compared:
     net: netdsl.Network
     reference_params: int
     errors: dict[str, float]  # backend -> worst max|diff| / max|y| over the scales
+    by_name: bool  # torchvision's checkpoint file loaded by name (else its tensors by order)
     # Where an error passes TOL: (backend's error, torchvision's own float32 error), both
     # against torchvision's model in float64, at that scale
     floors: dict[str, tuple[float, float]]
@@ -99,7 +109,7 @@ class Compared:
         return out
 
 
-def compare_with_torchvision(z: Zoo) -> Compared:
+def compare_with_torchvision(z: Zoo, tmp: Path) -> Compared:
     tv = import_torchvision()
     torch.manual_seed(0)
     ref = getattr(tv.models, z.stem)(weights=None, **dict(z.kwargs))
@@ -107,8 +117,15 @@ def compare_with_torchvision(z: Zoo) -> Compared:
     calibrate_bn(ref, z.shape, batches=1 if z.big else 4, batch=2 if z.big else 8)
     ref.eval()
     net = load_spec(z, z.shape)
-    state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-    w = match_weights(net, state, by_order=True)
+    by_name = z.stem in BY_NAME
+    if by_name:  # as `netdsl compile --weights FILE.pth`: the file, read and matched by name
+        ckpt = tmp / f"{z.stem}.pth"
+        torch.save(ref.state_dict(), ckpt)
+        w = match_weights(net, read_checkpoint(ckpt), path=str(ckpt))
+        ckpt.unlink()
+    else:
+        state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+        w = match_weights(net, state, by_order=True)
     module = netdsl.to_torch(net, weights=w).eval()
     model = netdsl.to_onnx(net, weights=w)
     errors = {"torch": 0.0, "onnxruntime": 0.0}
@@ -129,12 +146,13 @@ def compare_with_torchvision(z: Zoo) -> Compared:
                 here = (relative_error(y64, out), relative_error(y64, y))
                 if here[0] / max(here[1], 1e-30) > worst[0] / max(worst[1], 1e-30):
                     floors[backend] = here
-    return Compared(net, sum(p.numel() for p in ref.parameters()), errors, floors)
+    return Compared(net, sum(p.numel() for p in ref.parameters()), errors, by_name, floors)
 
 
 @pytest.fixture(scope="module", params=ZOO, ids=lambda z: z.stem)
-def compared(request: pytest.FixtureRequest) -> Compared:
-    return compare_with_torchvision(request.param)
+def compared(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Compared:
+    return compare_with_torchvision(request.param, tmp_path_factory.mktemp("zoo"))
 
 
 @pytest.mark.parametrize("z", ZOO, ids=lambda z: z.stem)
@@ -144,15 +162,35 @@ def test_parameter_count_is_torchvisions(z: Zoo) -> None:
 
 
 def test_strictly_equivalent_to_torchvision(compared: Compared) -> None:
+    """For the specs of BY_NAME, torchvision's checkpoint file loaded by name."""
     assert compared.reference_params == compared.net.params
     assert not compared.failures()
 
 
+@pytest.mark.parametrize("stem", sorted(BY_NAME))
+def test_state_dict_keys_are_torchvisions(stem: str) -> None:
+    """Every tensor torchvision's model holds, under its name and with its shape (a Linear's
+    (O, I) where netdsl has the equal 1×1 conv's (O, I, 1, 1)): compile --weights loads it."""
+    tv = import_torchvision()
+    kwargs = dict(BY_STEM[stem].kwargs) if stem in BY_STEM else {}
+    with torch.device("meta"):  # names and shapes without allocating the weights
+        ref = getattr(tv.models, stem)(weights=None, **kwargs)
+    theirs = {k: tuple(v.shape) for k, v in ref.state_dict().items()
+              if not k.endswith("num_batches_tracked")}
+    net = netdsl.load(ROOT / "specs" / f"{stem}.net")
+    ours = {n: t.shape for n, t, _ in state_dict_order(tensor_specs(net))}
+    assert sorted(ours) == sorted(theirs)
+    assert {k: s for k, s in theirs.items() if ours[k][:len(s)] != s or
+            any(d != 1 for d in ours[k][len(s):])} == {}
+
+
 if __name__ == "__main__":  # the figures for the report: python -m tests.test_zoo [stem…]
     import sys
+    import tempfile
 
+    tmp = Path(tempfile.mkdtemp())
     for z in [BY_STEM[s] for s in sys.argv[1:]] or ZOO:
-        c = compare_with_torchvision(z)
+        c = compare_with_torchvision(z, tmp)
         floors = "".join(f"; {b} against float64 {e:.2e}, torchvision float32 {f:.2e}"
                          for b, (e, f) in c.floors.items())
         print(f"{z.stem}: params {c.net.params:,} (torchvision {c.reference_params:,}); "
