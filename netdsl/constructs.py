@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import ops
-from .errors import NetdslError, did_you_mean
+from .errors import NetdslError, did_you_mean, misplaced_else
 from .evaluate import count, layer_args, word_value
 from .ir import Shape
 from .limits import MAX_DENSE_UNITS
@@ -59,6 +59,8 @@ def expand_construct(ex: Expander, c: A.Construct, x: str, scope: Scope, env: En
     """Check a construct's shape against its table entry, then expand it."""
     kind = c.kind.lower()
     d = CONSTRUCTS.get(kind)
+    if d is None and kind == "else":
+        raise misplaced_else(c.loc)
     if d is None:
         raise NetdslError(f"unknown construct '{c.kind} {{…}}'", c.loc,
                           hint=did_you_mean(kind, list(CONSTRUCTS)) or
@@ -162,9 +164,19 @@ def _project(ex: Expander, c: A.Construct, x: str, xs: Shape, ys: Shape, opts: d
     return out
 
 
+def _fresh(ex: Expander, scope: Scope) -> bool:
+    """Whether ``scope`` was opened for the construct alone (a named statement, a block call
+    whose body starts with it, a position of a sequence): nothing is named in it yet."""
+    return bool(scope.prefix) and not scope.counters and set(scope.bound) <= {"input"} and \
+        not any(s != scope.prefix and s.startswith(scope.prefix) for s in ex.names.scopes)
+
+
 @construct("scale")
 def _scale(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
-    gate = ex.body(c.branches[0], x, ex.names.child(scope, "se"), env, aux)
+    # A gate in a scope of its own is named by it, as torchvision's SqueezeExcitation module
+    # holds fc1 and fc2 (`block.2.fc1`); beside other layers it opens `se`.
+    sub = scope if _fresh(ex, scope) else ex.names.child(scope, "se")
+    gate = ex.body(c.branches[0], x, sub, env, aux)
     return ex.node(ops.OPS["mul"], ops.NoAttrs(), (x, gate), c.loc, scope, aux=aux,
                    labels=("the scaled input", "the gate"))
 
@@ -199,9 +211,7 @@ def _dense(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bo
 def _aux(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
     # A head that opens a named scope (`aux1 = aux_head()`, whose body is `aux {…}`) is named
     # by it: aux1.fc1, as torchvision names GoogLeNet's heads, not aux1.aux1.fc1.
-    fresh = scope.prefix and not scope.counters and set(scope.bound) <= {"input"} and not any(
-        s != scope.prefix and s.startswith(scope.prefix) for s in ex.names.scopes)
-    sub = scope if fresh else ex.names.child(scope, "aux", numbered=True)
+    sub = scope if _fresh(ex, scope) else ex.names.child(scope, "aux", numbered=True)
     out = ex.body(c.branches[0], x, sub, env, True)
     if out == x:
         raise NetdslError("aux head is empty", c.loc)
