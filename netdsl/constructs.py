@@ -1,5 +1,4 @@
-"""The constructs ``concat {…}``, ``residual {…}``, ``scale {…}``, ``dense {…}``, ``aux {…}``,
-``sequential {…}``.
+"""The constructs ``concat {…}``, ``residual {…}``, ``scale {…}``, ``dense {…}``, ``aux {…}``.
 
 One table, ``CONSTRUCTS``: each entry is a function that expands the construct's bodies with
 ``Expander.body`` and joins them with nodes, plus what the size estimate needs to know about
@@ -217,16 +216,3 @@ def _aux(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool
         raise NetdslError("aux head is empty", c.loc)
     ex.graph.outputs.append(out)
     return x
-
-
-@construct("sequential", joins=0)
-def _sequential(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env,
-                aux: bool) -> str:
-    # Names as nn.Sequential's: every unnamed layer (parameter-less ones too) and block call
-    # takes the scope's next position, so `features = sequential { conv3-64 +bn +relu;
-    # maxpool; conv3-128 … }` names features.0 (conv), features.1 (BN), features.4 (conv).
-    inner = Scope(scope.prefix, scope.counters, sequential=True, numbered=True)
-    out = ex.body(c.branches[0], x, inner, env, aux)
-    if out == x:
-        raise NetdslError("sequential block is empty", c.loc)
-    return out

@@ -89,7 +89,7 @@ def test_named_chains_sequential_and_flat_concat_name_as_torchvision() -> None:
             concat flat { expand1x1 = conv1-e; relu | expand3x3 = conv3-e +bn +relu }
         }
         stem = conv3-8 +bn +relu +conv1-8
-        features = sequential { conv3-8 +bn +relu; maxpool; (conv3-8 +bn) ×2; fire(2, 4) }
+        features = [conv3-8 +bn +relu; maxpool; (conv3-8 +bn) ×2; fire(2, 4)]
         block = (0 = conv3-8; 2 = conv3-8)
         concat { conv1-2 | conv1-2 }
     """)
