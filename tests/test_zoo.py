@@ -169,8 +169,9 @@ def test_strictly_equivalent_to_torchvision(compared: Compared) -> None:
 
 @pytest.mark.parametrize("stem", sorted(BY_NAME))
 def test_state_dict_keys_are_torchvisions(stem: str) -> None:
-    """Every tensor torchvision's model holds, under its name and with its shape (a Linear's
-    (O, I) where netdsl has the equal 1×1 conv's (O, I, 1, 1)): compile --weights loads it."""
+    """Every tensor torchvision's model holds, under its name, in its order and with its shape
+    (a Linear's (O, I) where netdsl has the equal 1×1 conv's (O, I, 1, 1)): compile --weights
+    loads it, and --weights-by-order pairs the same tensors."""
     tv = import_torchvision()
     kwargs = dict(BY_STEM[stem].kwargs) if stem in BY_STEM else {}
     with torch.device("meta"):  # names and shapes without allocating the weights
@@ -179,7 +180,7 @@ def test_state_dict_keys_are_torchvisions(stem: str) -> None:
               if not k.endswith("num_batches_tracked")}
     net = netdsl.load(ROOT / "specs" / f"{stem}.net")
     ours = {n: t.shape for n, t, _ in state_dict_order(tensor_specs(net))}
-    assert sorted(ours) == sorted(theirs)
+    assert list(ours) == list(theirs)
     assert {k: s for k, s in theirs.items() if ours[k][:len(s)] != s or
             any(d != 1 for d in ours[k][len(s):])} == {}
 
