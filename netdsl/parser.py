@@ -282,6 +282,9 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
                 repeat = extra
         return A.Stmt(target, unit, repeat, inputs, self._loc(meta))
 
+    def block_word(self, meta: Any, c: list[Any]) -> Token:
+        return Token("NAME", "block")
+
     def repeat(self, meta: Any, c: list[Any]) -> A.Expr:
         return c[1]
 
