@@ -88,9 +88,9 @@ class NetdslLexer(RegexLexer):
             (r'"[^"\n]*"', String.Double),
             (r"^(\s*)(input)(\s+)([0-9]+(?:\s*[x×]\s*[0-9]+)*)",  # input 3x224x224
              bygroups(Whitespace, Keyword.Declaration, Whitespace, Number)),
-            (r"^(\s*)(" + "|".join(HEADER) + r")\b", bygroups(Whitespace, Keyword.Declaration)),
             (r"(^|;)(\s*)([A-Za-z_]\w*)(\s*)(=)(?!=)",  # a statement's target: fc = FC-10
              bygroups(Punctuation, Whitespace, Name.Variable, Whitespace, Operator)),
+            (r"^(\s*)(" + "|".join(HEADER) + r")\b", bygroups(Whitespace, Keyword.Declaration)),
             (r"[A-Za-z_]\w*(?=\()", _called),  # a block call or definition, or min(…)
             (r"[A-Za-z_]\w*(?=\s*=(?!=))", Name.Attribute),  # an option: bias=off, shortcut=B
             (r"(?i)soft-max\b", Name.Builtin),

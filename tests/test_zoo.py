@@ -51,6 +51,7 @@ ZOO = [
     Zoo("mobilenet_v3_large", 5_483_032),
     Zoo("mobilenet_v3_small", 2_542_856),
     Zoo("efficientnet_b0", 5_288_548),
+    Zoo("efficientnet_b4", 19_341_616, big=True),  # B0's spec at width 1.4, depth 1.8
     Zoo("shufflenet_v2_x1_0", 2_278_604),
     Zoo("shufflenet_v2_x0_5", 1_366_792),
     Zoo("squeezenet1_0", 1_248_424),
