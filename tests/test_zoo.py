@@ -1,10 +1,9 @@
 """The torchvision zoo specs: parameter counts exact and strict equivalence with torchvision.
 
 torchvision's model is prepared (constants randomized, BN statistics calibrated), its
-state_dict loaded into netdsl's PyTorch module and ONNX model, and both compared with it at 1×
-and 20× input scale within 1e-4 of max |y|. The specs of ``BY_NAME`` carry torchvision's
-state_dict keys: their checkpoint is saved to a ``.pth`` and loaded by name, as
-``netdsl compile --weights`` loads it; the others are loaded by order. Small inputs keep it
+state_dict saved to a ``.pth`` and loaded by name into netdsl's PyTorch module and ONNX model,
+as ``netdsl compile --weights`` loads it (every spec carries torchvision's state_dict keys), and
+both compared with it at 1× and 20× input scale within 1e-4 of max |y|. Small inputs keep it
 quick where the architecture allows (global pooling before the classifier); big variants are
 compared on one batch of one image.
 """
@@ -69,9 +68,10 @@ ZOO = [
 ]
 BY_STEM = {z.stem: z for z in ZOO}
 SPEC_STEMS = {z.spec or z.stem for z in ZOO}
-# Specs whose state_dict keys are torchvision's (so its checkpoints load with --weights): the
-# ViTs are compared in test_transformer.py, the rest here through a .pth loaded by name
-BY_NAME = {"shufflenet_v2_x1_0", "shufflenet_v2_x0_5", "squeezenet1_0", "squeezenet1_1",
+# The specs renamed to torchvision's state_dict keys by naming alone (sequences, named chains,
+# `concat flat`), and the ViTs (compared in test_transformer.py); the MobileNets' and
+# EfficientNets' keys are checked in test_torchvision_names.py
+RENAMED = {"shufflenet_v2_x1_0", "shufflenet_v2_x0_5", "squeezenet1_0", "squeezenet1_1",
            "inception_v3", "convnext_tiny", "convnext_base", "vgg11_bn", "vgg16_bn",
            "densenet121", "densenet169", "densenet201", "resnext101_32x8d", "wide_resnet101_2",
            "vit_b_16", "vit_b_32", "vit_l_16"}
@@ -92,7 +92,6 @@ class Compared:
     net: netdsl.Network
     reference_params: int
     errors: dict[str, float]  # backend -> worst max|diff| / max|y| over the scales
-    by_name: bool  # torchvision's checkpoint file loaded by name (else its tensors by order)
     # Where an error passes TOL: (backend's error, torchvision's own float32 error), both
     # against torchvision's model in float64, at that scale
     floors: dict[str, tuple[float, float]]
@@ -118,15 +117,10 @@ def compare_with_torchvision(z: Zoo, tmp: Path) -> Compared:
     calibrate_bn(ref, z.shape, batches=1 if z.big else 4, batch=2 if z.big else 8)
     ref.eval()
     net = load_spec(z, z.shape)
-    by_name = z.stem in BY_NAME
-    if by_name:  # as `netdsl compile --weights FILE.pth`: the file, read and matched by name
-        ckpt = tmp / f"{z.stem}.pth"
-        torch.save(ref.state_dict(), ckpt)
-        w = match_weights(net, read_checkpoint(ckpt), path=str(ckpt))
-        ckpt.unlink()
-    else:
-        state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-        w = match_weights(net, state, by_order=True)
+    ckpt = tmp / f"{z.stem}.pth"  # as `netdsl compile --weights FILE.pth`: read, matched by name
+    torch.save(ref.state_dict(), ckpt)
+    w = match_weights(net, read_checkpoint(ckpt), path=str(ckpt))
+    ckpt.unlink()
     module = netdsl.to_torch(net, weights=w).eval()
     model = netdsl.to_onnx(net, weights=w)
     errors = {"torch": 0.0, "onnxruntime": 0.0}
@@ -147,7 +141,7 @@ def compare_with_torchvision(z: Zoo, tmp: Path) -> Compared:
                 here = (relative_error(y64, out), relative_error(y64, y))
                 if here[0] / max(here[1], 1e-30) > worst[0] / max(worst[1], 1e-30):
                     floors[backend] = here
-    return Compared(net, sum(p.numel() for p in ref.parameters()), errors, by_name, floors)
+    return Compared(net, sum(p.numel() for p in ref.parameters()), errors, floors)
 
 
 @pytest.fixture(scope="module", params=ZOO, ids=lambda z: z.stem)
@@ -163,12 +157,11 @@ def test_parameter_count_is_torchvisions(z: Zoo) -> None:
 
 
 def test_strictly_equivalent_to_torchvision(compared: Compared) -> None:
-    """For the specs of BY_NAME, torchvision's checkpoint file loaded by name."""
     assert compared.reference_params == compared.net.params
     assert not compared.failures()
 
 
-@pytest.mark.parametrize("stem", sorted(BY_NAME))
+@pytest.mark.parametrize("stem", sorted(RENAMED))
 def test_state_dict_keys_are_torchvisions(stem: str) -> None:
     """Every tensor torchvision's model holds, under its name, in its order and with its shape
     (a Linear's (O, I) where netdsl has the equal 1×1 conv's (O, I, 1, 1)): compile --weights
