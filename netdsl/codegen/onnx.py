@@ -76,6 +76,12 @@ class OnnxBuilder:
         self.consts.append(t)
         return name
 
+    def constant(self, name: str, values: np.ndarray) -> str:
+        """Add a float32 tensor that is no weight (Swin's shift mask) as a Constant node."""
+        a = np.ascontiguousarray(values, dtype="<f4")
+        tensor = helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.tobytes(), raw=True)
+        return self.node("Constant", [], name, value=tensor)
+
     def float(self, name: str, value: float) -> str:
         """Add a float32 scalar as a Constant node (initializers stay exactly the weights)."""
         tensor = helper.make_tensor(name, TensorProto.FLOAT, [], [value])

@@ -286,9 +286,7 @@ class WindowAttention(GridOp):
         bias = b.node("Transpose", [bias], f"{name}/bias", perm=[2, 0, 1])
         att = b.node("Add", [att, bias], f"{name}/logits_bias")
         if g.sh or g.sw:
-            mask = b.floats(f"{name}/mask_values", shift_mask(g).reshape(-1).tolist())
-            mask = b.node("Reshape", [mask, b.ints(f"{name}/mask_shape", [win, 1, n, n])],
-                          f"{name}/mask")
+            mask = b.constant(f"{name}/mask", shift_mask(g)[:, None])  # (windows, 1, L, L)
             att = b.node("Add", [att, mask], f"{name}/logits_masked")
         att = b.node("Softmax", [att], f"{name}/softmax", axis=-1)
         y = b.node("MatMul", [att, v], f"{name}/av")  # (N, windows, heads, L, C/heads)
