@@ -286,6 +286,9 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
     def input_ref(self, meta: Any, c: list[Any]) -> Token:
         return Token("NAME", "input")
 
+    def block_target(self, meta: Any, c: list[Any]) -> Token:
+        return Token("NAME", "block")
+
     def chain(self, meta: Any, c: list[A.LayerAst]) -> A.Chain:
         return A.Chain(tuple(c), self._loc(meta))
 
