@@ -55,7 +55,7 @@ class OnnxBuilder:
         self.params.append((name, self.weights[name]))
         return name
 
-    def ints(self, name: str, values: list[int]) -> str:
+    def ints(self, name: str, values: list[int] | np.ndarray) -> str:
         """Add an int64 constant (shapes, axes, pads) as an initializer; return its name."""
         t = _meta(name, np.asarray(values, dtype=np.int64))
         t.raw_data = np.asarray(values, dtype="<i8").tobytes()

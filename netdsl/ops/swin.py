@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..errors import NetdslError, SourceLoc
+from ..limits import MAX_WINDOW
 from ..shape import Layout, Shape
 from . import OpDef, TensorSpec, TorchCode, opt, register
 
@@ -112,9 +113,10 @@ def relative_position_index(wh: int, ww: int) -> np.ndarray:
     return ((rel[..., 0] + wh - 1) * (2 * ww - 1) + rel[..., 1] + ww - 1).reshape(-1)
 
 
-def shift_mask(g: Geometry) -> np.ndarray:
-    """(windows, L, L): −100 between tokens that the cyclic shift brought together from
-    different regions of the grid, 0 elsewhere (torchvision's attention mask, slice for slice)."""
+def shift_regions(g: Geometry) -> np.ndarray:
+    """(windows, L): the region of the shifted grid each token of each window comes from
+    (torchvision's attention mask ids, slice for slice). Tokens of different regions were
+    brought together by the cyclic shift: their attention is masked with −100."""
     m = np.zeros((g.ph, g.pw), np.float32)
     count = 0
     for h0, h1 in ((0, -g.wh), (-g.wh, -g.sh), (-g.sh, None)):
@@ -122,8 +124,7 @@ def shift_mask(g: Geometry) -> np.ndarray:
             m[h0:h1, w0:w1] = count
             count += 1
     m = m.reshape(g.ph // g.wh, g.wh, g.pw // g.ww, g.ww).transpose(0, 2, 1, 3)
-    m = m.reshape(g.windows, g.tokens)
-    return np.where(m[:, None, :] - m[:, :, None] != 0, -100.0, 0.0).astype(np.float32)
+    return m.reshape(g.windows, g.tokens)
 
 
 # The PyTorch lowering: standalone source written into the generated module (torch, nn, F only).
@@ -204,6 +205,12 @@ class WindowAttention(GridOp):
     carries_weights = counts_in_depth = True
 
     def validate(self, a: WindowAttrs, loc: SourceLoc) -> None:
+        if a.window > MAX_WINDOW:  # the bias index alone has M⁴ entries
+            raise NetdslError(f"{self.name} window {a.window} is over the limit of "
+                              f"{MAX_WINDOW}", loc,
+                              hint=f"the relative position bias pairs every two of the "
+                                   f"window's M×M tokens: use a window up to {MAX_WINDOW} "
+                                   "(Swin: 7)")
         if a.shift >= a.window:
             raise NetdslError(f"{self.name} shift {a.shift} is not smaller than the window "
                               f"{a.window}", loc,
@@ -277,7 +284,7 @@ class WindowAttention(GridOp):
         q = b.node("Mul", [q, b.float(f"{name}/scale", (c // heads) ** -0.5)], f"{name}/q_scaled")
         kt = b.node("Transpose", [k], f"{name}/k_t", perm=[0, 1, 2, 4, 3])
         att = b.node("MatMul", [q, kt], f"{name}/logits")  # (N, windows, heads, L, L)
-        index = relative_position_index(g.wh, g.ww).tolist()
+        index = relative_position_index(g.wh, g.ww)
         bias = b.node("Gather", [b.param(f"{name}.relative_position_bias_table"),
                                  b.ints(f"{name}/bias_index", index)], f"{name}/bias_rows",
                       axis=0)
@@ -286,7 +293,13 @@ class WindowAttention(GridOp):
         bias = b.node("Transpose", [bias], f"{name}/bias", perm=[2, 0, 1])
         att = b.node("Add", [att, bias], f"{name}/logits_bias")
         if g.sh or g.sw:
-            mask = b.constant(f"{name}/mask", shift_mask(g)[:, None])  # (windows, 1, L, L)
+            # tokens from different regions of the shifted grid: −100 (built in the graph
+            # from the regions' ids, windows·L values, not stored as windows·L² ones)
+            ids = b.constant(f"{name}/regions", shift_regions(g).reshape(win, 1, 1, n))
+            ids_t = b.node("Transpose", [ids], f"{name}/regions_t", perm=[0, 1, 3, 2])
+            same = b.node("Equal", [ids, ids_t], f"{name}/same_region")
+            mask = b.node("Where", [same, b.float(f"{name}/zero", 0.0),
+                                    b.float(f"{name}/apart", -100.0)], f"{name}/mask")
             att = b.node("Add", [att, mask], f"{name}/logits_masked")
         att = b.node("Softmax", [att], f"{name}/softmax", axis=-1)
         y = b.node("MatMul", [att, v], f"{name}/av")  # (N, windows, heads, L, C/heads)
