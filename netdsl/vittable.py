@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import escape, ops
 from .ir import Layer
 from .network import Network
-from .shape import Layout, Shape
+from .shape import Shape
 
 COLUMNS = ("Model", "Layers", "Hidden size D", "MLP size", "Heads", "Params")
 # Params: without the classifier head, as the paper counts them (see head_params).
@@ -47,7 +47,7 @@ def head_params(net: Network, att: list[Layer]) -> int:
     layers = [x for x in net.graph.layers() if not x.aux]
     start = layers.index(att[-1])
     past = next((i for i in range(start, len(layers))
-                 if layers[i].out.layout is not Layout.TOKENS), len(layers))
+                 if not layers[i].out.layout.is_tokens), len(layers))
     return sum(ops.OPS[x.op].params(x.attrs, net.in_shapes(x)) for x in layers[past:])
 
 
