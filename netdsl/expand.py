@@ -149,6 +149,10 @@ class Expander:
         if len(self.graph) + len(self.unknown) >= MAX_LAYERS:
             raise NetdslLimitError(f"the network expands past {MAX_LAYERS:,} layers", loc,
                                    hint="netdsl refuses specs that expand past this size")
+        if name and name.isdigit() and f"{scope.prefix}{name}" in self.names.taken:
+            raise NetdslError(f"position {name} of '{scope.prefix[:-1] or 'the network'}' is "
+                              "already taken", loc, hint="a sequence [ … ] numbers its layers "
+                              "in order: leave the number out, or give a later one")
         full = (self.names.given(scope, name) if name else
                 self.names.layer(scope, base or op.name))
         if op.arity is not None and len(inputs) != op.arity:

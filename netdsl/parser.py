@@ -428,7 +428,9 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
             if isinstance(a, tuple):  # name=value: functions take their arguments in order
                 raise NetdslError(f"{_s(c[0])[:-1]}() takes no named arguments", a[1].loc,
                                   hint="give the values in order, e.g. make_divisible(c*w, 8)")
-        return A.Func(_s(c[0])[:-1], tuple(args), self._loc(meta))
+        name = self._tloc(c[0])  # the function's name, without its '('
+        loc = SourceLoc(self.src, name.line, name.col, (name.end_col or name.col + 1) - 1)
+        return A.Func(_s(c[0])[:-1], tuple(args), loc)
 
 
 def _unquote(tok: Token) -> str:

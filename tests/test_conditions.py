@@ -211,8 +211,8 @@ def test_a_layer_type_that_does_not_exist_is_not_called_a_typo(word: str, messag
 
 SPEC = """param w = 1.4
 input 3x8x8
-block b(cin,c,s=1) {
-    if s==1 and cin==c{residual{conv3-c}}else if not s>1 or c<=  cin {conv3-c/s} else{
+block b(a,c,s=1) {
+    if s==1 and a==c{residual{conv3-c}}else if not s>1 or c<=  a {conv3-c/s} else{
         conv3-(make_divisible(c*w,8))/s  +bn+relu6
     }
 }
@@ -225,8 +225,8 @@ def test_fmt_formats_and_round_trips_the_new_syntax() -> None:
     pretty = format_text(text)
     assert pretty == """param w = 1.4
 input 3x8x8
-block b(cin, c, s=1) {
-    if s == 1 and cin == c { residual { conv3-c } } else if not s > 1 or c <= cin { conv3-c/s } else {
+block b(a, c, s=1) {
+    if s == 1 and a == c { residual { conv3-c } } else if not s > 1 or c <= a { conv3-c/s } else {
         conv3-(make_divisible(c*w, 8))/s +bn +relu6
     }
 }
