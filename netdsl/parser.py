@@ -282,9 +282,6 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
                 repeat = extra
         return A.Stmt(target, unit, repeat, inputs, self._loc(meta))
 
-    def block_word(self, meta: Any, c: list[Any]) -> Token:
-        return Token("NAME", "block")
-
     def repeat(self, meta: Any, c: list[Any]) -> A.Expr:
         return c[1]
 
@@ -312,6 +309,9 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
 
     def sequence(self, meta: Any, c: list[Any]) -> A.Sequence:
         return A.Sequence(c[0], self._loc(meta))
+
+    def block_target(self, meta: Any, c: list[Any]) -> Token:
+        return Token("NAME", "block")
 
     def chain(self, meta: Any, c: list[A.LayerAst | A.Call]) -> A.Chain:
         return A.Chain(tuple(c), self._loc(meta))

@@ -177,6 +177,8 @@ def _input_text(net: Network) -> str:
         return f"input ({' × '.join(map(str, x.spatial))}{what}, {channels})"
     if x.layout is Layout.TOKENS:
         return f"input ({x.dims[0]} tokens of {x.dims[1]} features)"
+    if x.layout is Layout.GRID:
+        return f"input ({x.dims[0]} × {x.dims[1]} tokens of {x.dims[2]} features)"
     return f"input ({x.channels} features)"
 
 

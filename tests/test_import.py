@@ -33,7 +33,7 @@ DEEP = 1000  # layers past which too (the deep CIFAR ResNets): both keep the sui
 # transformers) are not recognized yet, so specs that use them are skipped, saying which ops.
 NOT_YET = {"relu6", "hsigmoid", "hswish", "silu", "gelu", "mish", "layernorm", "groupnorm",
            "split", "shuffle", "layerscale", "droppath", "patch", "tokens", "cls", "pos_embed",
-           "attention", "token", "avgtokens"}
+           "attention", "token", "avgtokens", "grid", "wattention", "patchmerge"}
 
 
 # Imports that are right but not yet as compact as the hand-written spec.

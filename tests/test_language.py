@@ -80,6 +80,18 @@ def test_naming_scopes_follow_repetition() -> None:
                      "head.gap1", "head.fc1"]
 
 
+def test_the_keyword_block_names_a_scope() -> None:
+    """torchvision's ConvNeXt and MobileNetV3 hold `features.1.0.block.0.weight`."""
+    net = load("""input 3x8x8
+        block b(c) { block = (0 = conv3-c; 2 = conv1-c); relu }
+        features = (b(4); b(4))
+        block = conv1-2
+    """)
+    names = [r.name for r in net.layers()]
+    assert names == ["features.0.block.0", "features.0.block.2", "features.0.relu1",
+                     "features.1.block.0", "features.1.block.2", "features.1.relu1", "block"]
+
+
 @pytest.mark.parametrize(("option", "params", "ops"), [
     ("A", 0, ["shortcut A-16/2"]),
     ("B", 8 * 16 + 32, ["conv1-16/2", "BN"]),
