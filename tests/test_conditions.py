@@ -197,8 +197,9 @@ def test_block_calls_in_chains() -> None:
 
 
 @pytest.mark.parametrize(("word", "message", "hint"), [
-    ("upsample 2", "no such layer type 'upsample'", "netdsl's layer types (README, 'Layers'): "),
-    ("pixelshuffle 2", "no such layer type 'pixelshuffle'", "netdsl's layer types"),
+    ("upsample 2", "no such layer type 'upsample'", "the layer types netdsl has are the table "
+                                                    "'Layers' of its README (conv, maxpool"),
+    ("pixelshuffle 2", "no such layer type 'pixelshuffle'", "the layer types netdsl has"),
     ("layernrom", "unknown layer 'layernrom'", "did you mean 'layernorm'?"),
     ("maxpol", "unknown layer 'maxpol'", "did you mean 'maxpool'?"),
     ("bm", "unknown layer 'bm'", "did you mean 'bn'?"),
