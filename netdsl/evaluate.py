@@ -157,7 +157,7 @@ def count(e: A.Expr, env: Env, what: str = "repetition") -> int:
     n = evaluate(e, env)
     loc: SourceLoc = e.loc
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise NetdslError(f"{what} must be a whole number ≥ 1, got {n!r}", loc)
+        raise NetdslError(f"{what} must be a whole number ≥ 1, got {_show(n)}", loc)
     if n > MAX_LAYERS:
         raise NetdslError(f"{what} {n:,} exceeds the limit of {MAX_LAYERS:,} layers", loc,
                           hint="netdsl refuses specs that expand past this size")

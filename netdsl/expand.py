@@ -52,9 +52,10 @@ Env = dict[str, Any]
 
 
 def layer_types() -> str:
-    """Every layer type a spec can write, for hints about one that does not exist."""
-    kinds = sorted({op.name for op in ops.REGISTRY.values()})
-    return f"netdsl's layer types (README, 'Layers'): {', '.join(kinds)}"
+    """Where the layer types are listed, for hints about one that does not exist (a fixed
+    text: the full list would change with every new op, and bury the message)."""
+    return ("the layer types netdsl has are the table 'Layers' of its README (conv, maxpool, "
+            "avgpool, gap, FC, bn, layernorm, relu, dropout, …)")
 
 
 class Expander:
@@ -150,6 +151,10 @@ class Expander:
         if len(self.graph) + len(self.unknown) >= MAX_LAYERS:
             raise NetdslLimitError(f"the network expands past {MAX_LAYERS:,} layers", loc,
                                    hint="netdsl refuses specs that expand past this size")
+        if name and name.isdigit() and f"{scope.prefix}{name}" in self.names.taken:
+            raise NetdslError(f"position {name} of '{scope.prefix[:-1] or 'the network'}' is "
+                              "already taken", loc, hint="a sequence [ … ] numbers its layers "
+                              "in order: leave the number out, or give a later one")
         full = (self.names.given(scope, name) if name else
                 self.names.layer(scope, base or op.name))
         if op.arity is not None and len(inputs) != op.arity:

@@ -291,9 +291,6 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
     def input_ref(self, meta: Any, c: list[Any]) -> Token:
         return Token("NAME", "input")
 
-    def block_target(self, meta: Any, c: list[Any]) -> Token:
-        return Token("NAME", "block")
-
     def if_stmt(self, meta: Any, c: list[Any]) -> A.If:
         tests = [(c[0], c[1])]
         orelse = None
@@ -312,6 +309,9 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
 
     def sequence(self, meta: Any, c: list[Any]) -> A.Sequence:
         return A.Sequence(c[0], self._loc(meta))
+
+    def block_target(self, meta: Any, c: list[Any]) -> Token:
+        return Token("NAME", "block")
 
     def chain(self, meta: Any, c: list[A.LayerAst | A.Call]) -> A.Chain:
         return A.Chain(tuple(c), self._loc(meta))
@@ -428,7 +428,9 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
             if isinstance(a, tuple):  # name=value: functions take their arguments in order
                 raise NetdslError(f"{_s(c[0])[:-1]}() takes no named arguments", a[1].loc,
                                   hint="give the values in order, e.g. make_divisible(c*w, 8)")
-        return A.Func(_s(c[0])[:-1], tuple(args), self._loc(meta))
+        name = self._tloc(c[0])  # the function's name, without its '('
+        loc = SourceLoc(self.src, name.line, name.col, (name.end_col or name.col + 1) - 1)
+        return A.Func(_s(c[0])[:-1], tuple(args), loc)
 
 
 def _unquote(tok: Token) -> str:

@@ -231,9 +231,12 @@ def _unclosed(text: str) -> tuple[int, int, str] | None:
 
 
 def _expect_hint(expected: Any) -> str:
-    if expected and "CALLNAME" in expected and "NAME" in expected:
+    value = expected and "NUMBER" in expected  # an expression: CALLNAME is a function there
+    if expected and "CALLNAME" in expected and "NAME" in expected and not value:
         return "expected a statement: a layer like conv3-64, a block call like basic(64), or '('"
-    names = sorted({_TERMINAL_NAMES.get(t, f"'{t.lower()}'") for t in (expected or ())
+    terms = dict(_TERMINAL_NAMES, CALLNAME="a function like max(a, b)") if value else \
+        _TERMINAL_NAMES
+    names = sorted({terms.get(t, f"'{t.lower()}'") for t in (expected or ())
                     if not t.startswith("__")})
     if not names:
         return "check the spelling and the separators (';' or a new line)"

@@ -197,8 +197,9 @@ def test_block_calls_in_chains() -> None:
 
 
 @pytest.mark.parametrize(("word", "message", "hint"), [
-    ("upsample 2", "no such layer type 'upsample'", "netdsl's layer types (README, 'Layers'): "),
-    ("pixelshuffle 2", "no such layer type 'pixelshuffle'", "netdsl's layer types"),
+    ("upsample 2", "no such layer type 'upsample'", "the layer types netdsl has are the table "
+                                                    "'Layers' of its README (conv, maxpool"),
+    ("pixelshuffle 2", "no such layer type 'pixelshuffle'", "the layer types netdsl has"),
     ("layernrom", "unknown layer 'layernrom'", "did you mean 'layernorm'?"),
     ("maxpol", "unknown layer 'maxpol'", "did you mean 'maxpool'?"),
     ("bm", "unknown layer 'bm'", "did you mean 'bn'?"),
@@ -211,8 +212,8 @@ def test_a_layer_type_that_does_not_exist_is_not_called_a_typo(word: str, messag
 
 SPEC = """param w = 1.4
 input 3x8x8
-block b(cin,c,s=1) {
-    if s==1 and cin==c{residual{conv3-c}}else if not s>1 or c<=  cin {conv3-c/s} else{
+block b(a,c,s=1) {
+    if s==1 and a==c{residual{conv3-c}}else if not s>1 or c<=  a {conv3-c/s} else{
         conv3-(make_divisible(c*w,8))/s  +bn+relu6
     }
 }
@@ -225,8 +226,8 @@ def test_fmt_formats_and_round_trips_the_new_syntax() -> None:
     pretty = format_text(text)
     assert pretty == """param w = 1.4
 input 3x8x8
-block b(cin, c, s=1) {
-    if s == 1 and cin == c { residual { conv3-c } } else if not s > 1 or c <= cin { conv3-c/s } else {
+block b(a, c, s=1) {
+    if s == 1 and a == c { residual { conv3-c } } else if not s > 1 or c <= a { conv3-c/s } else {
         conv3-(make_divisible(c*w, 8))/s +bn +relu6
     }
 }
