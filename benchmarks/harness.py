@@ -156,13 +156,14 @@ class Job:
     repeats: int = 1
     timeout: float = 900.0
     warmup: int | None = None  # untimed runs first; None: interleave()'s default
+    exit_code: int = 0  # what a correct run returns (1: timing the rejection of a bad spec)
 
 
 def run_job(job: Job) -> Run:
     if job.output is not None and job.output.exists():
         job.output.unlink()
     r = run_process(job.argv, timeout=job.timeout)
-    if r.returncode != 0:
+    if r.returncode != job.exit_code:
         raise ChildFailed(f"exit {r.returncode}: {' '.join(map(str, job.argv))}\n"
                           f"{r.stderr[-3000:]}")
     if job.output is not None and not job.output.exists():
@@ -202,9 +203,10 @@ def interleave(jobs: dict[str, Job], warmup: int = 1,
 
 
 def measure(argv: Sequence[str], repeats: int, output: Path | None = None, warmup: int = 1,
-            timeout: float = 900.0) -> Series:
+            timeout: float = 900.0, exit_code: int = 0) -> Series:
     """Run one command ``warmup + repeats`` times; the timed runs' statistics."""
-    return interleave({"_": Job(argv, output, repeats, timeout)}, warmup)["_"]
+    job = Job(argv, output, repeats, timeout, exit_code=exit_code)
+    return interleave({"_": job}, warmup)["_"]
 
 
 def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:

@@ -28,6 +28,7 @@ def zoo_latency_text(res: dict, target: float, headlines: list[str]) -> str:
         r = b["paired_ratio"]
         rows.append([batch, f"{med['netdsl']:.1f} ms", f"{med['torch-legacy']:.1f} ms",
                      f"{r:.3f} ({ok(r <= target)})", f"{b['paired_cpu_ratio']:.3f}",
+                     f"{b['control_ratio']:.3f}", b["rounds"],
                      f"{b['rel_diff_vs_eager']['netdsl']:.1e}"])
         headlines.append(f"onnxruntime CPU {name} batch {batch}: netdsl {med['netdsl']:.1f} ms, "
                          f"netdsl/torch-exported torchvision {r:.3f} (target ≤ {target})")
@@ -39,7 +40,11 @@ def zoo_latency_text(res: dict, target: float, headlines: list[str]) -> str:
                       sum(ot.values())])
     return (f"### {name}\n\n"
             + table(["batch", "netdsl", "torch-exported", "netdsl / torch (paired)",
-                     "CPU-time ratio", "netdsl vs eager (max|diff|/max|y|)"], rows)
+                     "CPU-time ratio", "A/A control", "rounds",
+                     "netdsl vs eager (max|diff|/max|y|)"], rows)
+            + "\n\nTwo onnxruntime sessions per model, timed in a rotating order; each ratio is "
+              "the median over rounds. The A/A control times the torch-exported model's two "
+              "sessions against each other: ratios within its distance of 1 are noise."
             + "\n\nNodes as written and after onnxruntime's optimizations:\n\n"
             + table(["op", "netdsl", "torch-exported", "netdsl (ORT)", "torch (ORT)"],
                     node_rows))

@@ -33,7 +33,38 @@ class Neg:
     loc: SourceLoc
 
 
-Expr = Num | Ref | BinOp | Neg
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: str  # one of == != < <= > >=
+    left: Expr
+    right: Expr
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp:
+    op: str  # "and" | "or"
+    left: Expr
+    right: Expr
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Expr
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, slots=True)
+class Func:
+    """A built-in function of arithmetic: ``min(a, b)``, ``make_divisible(c*w, 8)``."""
+
+    name: str
+    args: tuple[Expr, ...]
+    loc: SourceLoc
+
+
+Expr = Num | Ref | BinOp | Neg | Compare | BoolOp | Not | Func
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +87,18 @@ class LayerAst:
 
 
 @dataclass(frozen=True, slots=True)
-class Chain:
-    """``conv3-64 +bn +relu``: layers applied one after another."""
-
-    layers: tuple[LayerAst, ...]
-    loc: SourceLoc
-
-
-@dataclass(frozen=True, slots=True)
 class Call:
     block: str
     args: tuple[Expr, ...]
     kwargs: tuple[tuple[str, Expr], ...]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """``conv3-64 +bn +relu``: layers (and, after a ``+``, block calls) applied in order."""
+
+    layers: tuple[LayerAst | Call, ...]
     loc: SourceLoc
 
 
@@ -90,7 +121,25 @@ class Construct:
     extra_loc: SourceLoc | None = None
 
 
-Unit = Chain | Call | Group | Construct
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """``[ … ]``: a group whose layers, calls and constructs are numbered 0, 1, … in order."""
+
+    body: Body
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """``if c { … } else if d { … } else { … }``: the first body whose condition holds (or
+    ``orelse``) expands in the ``if``'s place, in its scope."""
+
+    tests: tuple[tuple[Expr, Body], ...]
+    orelse: Body | None
+    loc: SourceLoc
+
+
+Unit = Chain | Call | Group | Construct | Sequence | If
 
 
 @dataclass(frozen=True, slots=True)

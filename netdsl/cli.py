@@ -288,7 +288,9 @@ def cmd_draw(args: argparse.Namespace) -> int:
     from .draw import draw
 
     net = _load(args, args.spec)
-    out = _output(args, net, "." + (args.format or "svg"))
+    # TikZ is TeX source: `name.tex`, which pdflatex (standalone) or \input (--fragment) takes
+    suffix = {None: "svg", "tikz": "tex"}.get(args.format, args.format)
+    out = _output(args, net, "." + suffix)
     options: dict[str, Any] = {"aux": not args.no_aux}
     fmt = args.format or out.rpartition(".")[2].lower()
     if fmt in ("tex", "tikz"):

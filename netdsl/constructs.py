@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import ops
-from .errors import NetdslError, did_you_mean
+from .errors import NetdslError, did_you_mean, misplaced_else
 from .evaluate import count, layer_args, word_value
 from .ir import Shape
 from .limits import MAX_DENSE_UNITS
+from .naming import Scope
 
 if TYPE_CHECKING:
     from .expand import Expander
-    from .naming import Scope
 
 Env = dict[str, Any]
 Expand = Callable[["Expander", A.Construct, str, "Scope", Env, bool], str]
@@ -58,6 +58,8 @@ def expand_construct(ex: Expander, c: A.Construct, x: str, scope: Scope, env: En
     """Check a construct's shape against its table entry, then expand it."""
     kind = c.kind.lower()
     d = CONSTRUCTS.get(kind)
+    if d is None and kind == "else":
+        raise misplaced_else(c.loc)
     if d is None:
         raise NetdslError(f"unknown construct '{c.kind} {{…}}'", c.loc,
                           hint=did_you_mean(kind, list(CONSTRUCTS)) or
@@ -73,11 +75,23 @@ def expand_construct(ex: Expander, c: A.Construct, x: str, scope: Scope, env: En
     return d.expand(ex, c, x, scope, env, aux)
 
 
-@construct("concat", branches=True)
+@construct("concat", branches=True, options={"flat": ()})
 def _concat(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
+    # Each branch is a scope branch1, branch2, … (torchvision's GoogLeNet); `concat flat`
+    # names the branches' layers in the enclosing scope (Inception-v3's Mixed_5b.branch1x1,
+    # SqueezeNet's expand1x1), where they are numbered on across the branches.
+    flat = False
+    for w in ex.defaults.get("concat", ()) + c.words:
+        if w.kind != "flag" or w.key != "flat":
+            raise NetdslError("concat's one option is 'flat'", w.loc,
+                              hint="'concat flat { … }' names the branches' layers in the "
+                                   "enclosing scope instead of branch1, branch2, …")
+        flat = True
     outs = []
     for i, br in enumerate(c.branches, 1):
-        outs.append(ex.body(br, x, ex.names.child(scope, f"branch{i}"), env, aux))
+        sub = (Scope(scope.prefix, scope.counters, sequential=scope.sequential,
+                     numbered=scope.numbered) if flat else ex.names.child(scope, f"branch{i}"))
+        outs.append(ex.body(br, x, sub, env, aux))
     if len(outs) == 1:
         raise NetdslError("concat needs two or more branches", c.loc,
                           hint="separate branches with '|'")
@@ -149,9 +163,19 @@ def _project(ex: Expander, c: A.Construct, x: str, xs: Shape, ys: Shape, opts: d
     return out
 
 
+def _fresh(ex: Expander, scope: Scope) -> bool:
+    """Whether ``scope`` was opened for the construct alone (a named statement, a block call
+    whose body starts with it, a position of a sequence): nothing is named in it yet."""
+    return bool(scope.prefix) and not scope.counters and set(scope.bound) <= {"input"} and \
+        not any(s != scope.prefix and s.startswith(scope.prefix) for s in ex.names.scopes)
+
+
 @construct("scale")
 def _scale(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
-    gate = ex.body(c.branches[0], x, ex.names.child(scope, "se"), env, aux)
+    # A gate in a scope of its own is named by it, as torchvision's SqueezeExcitation module
+    # holds fc1 and fc2 (`block.2.fc1`); beside other layers it opens `se`.
+    sub = scope if _fresh(ex, scope) else ex.names.child(scope, "se")
+    gate = ex.body(c.branches[0], x, sub, env, aux)
     return ex.node(ops.OPS["mul"], ops.NoAttrs(), (x, gate), c.loc, scope, aux=aux,
                    labels=("the scaled input", "the gate"))
 
@@ -186,9 +210,7 @@ def _dense(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bo
 def _aux(ex: Expander, c: A.Construct, x: str, scope: Scope, env: Env, aux: bool) -> str:
     # A head that opens a named scope (`aux1 = aux_head()`, whose body is `aux {…}`) is named
     # by it: aux1.fc1, as torchvision names GoogLeNet's heads, not aux1.aux1.fc1.
-    fresh = scope.prefix and not scope.counters and set(scope.bound) <= {"input"} and not any(
-        s != scope.prefix and s.startswith(scope.prefix) for s in ex.names.scopes)
-    sub = scope if fresh else ex.names.child(scope, "aux", numbered=True)
+    sub = scope if _fresh(ex, scope) else ex.names.child(scope, "aux", numbered=True)
     out = ex.body(c.branches[0], x, sub, env, True)
     if out == x:
         raise NetdslError("aux head is empty", c.loc)

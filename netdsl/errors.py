@@ -149,17 +149,47 @@ class NetdslWarning(NetdslError):
     severity = "warning"
 
 
-def did_you_mean(name: str, choices: Iterable[str] | Mapping[str, str]) -> str | None:
+def did_you_mean(name: str, choices: Iterable[str] | Mapping[str, str],
+                 typos_only: bool = False) -> str | None:
     """A 'did you mean' hint for an unknown name, or None when nothing is close.
 
     ``choices`` may map spellings (aliases) to the name to suggest, so that several aliases
-    of one thing suggest it once.
+    of one thing suggest it once. ``typos_only`` keeps only spellings a slip of the keyboard
+    away (``maxpol``, ``layernrom``, ``bm``), not words that merely share letters
+    (``upsample`` is not a misspelled ``scale``).
     """
     canon = dict(choices) if isinstance(choices, Mapping) else {c: c for c in choices}
     # two-letter names differ by one letter at a ratio of 0.5 ('bm' for 'bn')
     cutoff = 0.5 if len(name) <= 3 else 0.6
     close = difflib.get_close_matches(name.lower(), sorted(canon), n=6, cutoff=cutoff)
+    if typos_only:
+        slips = 1 if len(name) <= 4 else 2
+        close = [c for c in close if edits(name.lower(), c.lower()) <= slips]
     names = list(dict.fromkeys(canon[c] for c in close))[:3]
     if not names:
         return None
     return "did you mean " + " or ".join(f"'{c}'" for c in names) + "?"
+
+
+def edits(a: str, b: str) -> int:
+    """Typing slips between two words: letters inserted, deleted, replaced or swapped with
+    their neighbour (optimal string alignment distance)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
+def misplaced_else(loc: SourceLoc) -> NetdslError:
+    """``else`` starting a statement: the ``}`` before it ended the ``if`` (a new line
+    separates statements), so it reads as a layer or construct named else."""
+    return NetdslError("'else' without an 'if' before it",
+                       SourceLoc(loc.src, loc.line, loc.col, loc.col + 4),
+                       hint="write 'else' on the line of the '}' that closes the 'if' body: "
+                            "'} else {'")

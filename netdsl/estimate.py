@@ -16,7 +16,7 @@ from . import ast as A
 from . import ops
 from .constructs import CONSTRUCTS
 from .errors import NetdslError
-from .evaluate import bind, count
+from .evaluate import bind, copy_env, count, truth
 from .limits import MAX_ESTIMATE_STEPS, MAX_NESTING
 
 Env = dict[str, Any]
@@ -52,7 +52,7 @@ class LayerEstimate:
                 n = count(st.repeat, env)
             except NetdslError:
                 n = 1
-        return n, self.unit(st.unit, env)
+        return n, self.unit(st.unit, copy_env(env, 0) if st.repeat is not None else env)
 
     def body(self, body: A.Body, env: Env) -> int:
         total = 0
@@ -66,12 +66,20 @@ class LayerEstimate:
     def unit(self, u: A.Unit, env: Env) -> int:
         match u:
             case A.Chain(layers=layers):
-                op, _ = ops.lookup(layers[-1].keyword)
+                last = layers[-1]
+                op = ops.lookup(last.keyword)[0] if isinstance(last, A.LayerAst) else None
                 act = 1 if self.activation and op is not None and op.takes_activation \
                     else 0
-                return len(layers) + act
-            case A.Group(body=body):
+                return act + sum(self._call(x, env) if isinstance(x, A.Call) else 1
+                                 for x in layers)
+            case A.Group(body=body) | A.Sequence(body=body):
                 return self._nested(lambda: self.body(body, env))
+            case A.If(tests=tests, orelse=orelse):
+                try:
+                    chosen = next((b for t, b in tests if truth(t, env)), orelse or ())
+                except NetdslError:
+                    return 1  # expansion reports it
+                return self._nested(lambda: self.body(chosen, env))
             case A.Call():
                 return self._call(u, env)
             case A.Construct(kind=kind, branches=branches, extra=extra):

@@ -20,7 +20,8 @@ FAILED = object()  # the value of a param whose definition had an error
 
 
 def evaluate(e: A.Expr, env: Env) -> Any:
-    """The value of an integer/float expression over block parameters and params."""
+    """The value of an expression over block parameters and params: a number (int or float)
+    or, for comparisons and and/or/not, a bool."""
     match e:
         case A.Num(value=v):
             return v
@@ -34,18 +35,18 @@ def evaluate(e: A.Expr, env: Env) -> Any:
                                   hint="arguments and sizes are numbers, params or block "
                                        "parameters; a block body can contain the layer itself")
             raise NetdslError(f"unknown name '{n}'", loc,
-                              hint=did_you_mean(n, list(env)) or
-                              (f"names here: {', '.join(sorted(env))}" if env else
+                              hint=did_you_mean(n, names_in(env)) or
+                              (f"names here: {', '.join(names_in(env))}" if env else
                                "declare it with 'param' or as a block parameter"))
         case A.Neg(operand=x, loc=loc):
             v = evaluate(x, env)
             if not _is_number(v):
-                raise NetdslError(f"'-' needs a number, got {v!r}", loc)
+                raise NetdslError(f"'-' needs a number, got {_show(v)}", loc)
             return -v
         case A.BinOp(op=op, left=l, right=r, loc=loc):
             a, b = evaluate(l, env), evaluate(r, env)
             if not (_is_number(a) and _is_number(b)):
-                raise NetdslError(f"'{op}' needs numbers, got {a!r} and {b!r}", loc)
+                raise NetdslError(f"'{op}' needs numbers, got {_show(a)} and {_show(b)}", loc)
             if op in "/%" and b == 0:
                 raise NetdslError("division by zero", loc)
             if op == "*" and isinstance(a, int) and isinstance(b, int) and \
@@ -63,6 +64,22 @@ def evaluate(e: A.Expr, env: Env) -> Any:
                 raise NetdslError("arithmetic result is absurdly large", loc,
                                   hint=f"integers must stay below 2**62 ({MAX_INT:,})")
             return v
+        case A.Compare(op=op, left=l, right=r, loc=loc):
+            a, b = evaluate(l, env), evaluate(r, env)
+            if op in ("==", "!=") and isinstance(a, bool) and isinstance(b, bool):
+                return (a == b) == (op == "==")
+            if not (_is_number(a) and _is_number(b)):
+                raise NetdslError(f"'{op}' compares numbers, got {_show(a)} and {_show(b)}", loc)
+            return _COMPARE[op](a, b)
+        case A.BoolOp(op=op, left=l, right=r, loc=loc):
+            a = truth(l, env, f"'{op}'")
+            if a == (op == "or"):  # decided by the left side, as in Python
+                return a
+            return truth(r, env, f"'{op}'")
+        case A.Not(operand=x, loc=loc):
+            return not truth(x, env, "'not'")
+        case A.Func(name=name, args=args, loc=loc):
+            return _call(name, [evaluate(a, env) for a in args], args, loc)
     raise AssertionError(e)
 
 
@@ -70,16 +87,97 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _show(v: Any) -> str:
+    return "true" if v is True else "false" if v is False else repr(v)
+
+
+_COMPARE = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def truth(e: A.Expr, env: Env, what: str = "the condition of 'if'") -> bool:
+    """The value of a condition: true or false, never a number taken as one."""
+    v = evaluate(e, env)
+    if not isinstance(v, bool):
+        raise NetdslError(f"{what} needs true or false, got {_show(v)}", e.loc,
+                          hint="compare it: 's == 1', 'cin != c', 't > 1' (with and, or, "
+                               "not)")
+    return v
+
+
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """MobileNet's channel rounding (torchvision's ``_make_divisible``): ``v`` to the nearest
+    multiple of ``divisor``, at least ``min_value`` (default ``divisor``), and never more than
+    10% below ``v``."""
+    low = divisor if min_value is None else min_value
+    new = max(low, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+# name -> (function, least and most arguments, how to call it)
+FUNCTIONS: dict[str, tuple[Any, int, int, str]] = {
+    "min": (min, 1, 100, "min(a, b, …): the smallest"),
+    "max": (max, 1, 100, "max(a, b, …): the largest"),
+    "floor": (math.floor, 1, 1, "floor(x): the whole number at or below x"),
+    "ceil": (math.ceil, 1, 1, "ceil(x): the whole number at or above x"),
+    "round": (round, 1, 1, "round(x): the nearest whole number, halves to even (Python's)"),
+    "make_divisible": (make_divisible, 2, 3, "make_divisible(v, d[, min]): v rounded to a "
+                       "multiple of d, at least min (default d), never 10% below v "
+                       "(MobileNet's channel rule)"),
+}
+
+
+def _call(name: str, vals: list[Any], args: tuple[A.Expr, ...], loc: SourceLoc) -> Any:
+    if name not in FUNCTIONS:
+        hint = did_you_mean(name, list(FUNCTIONS)) or \
+            "functions: " + ", ".join(f"{n}()" for n in FUNCTIONS)
+        raise NetdslError(f"unknown function '{name}'", loc, hint=hint)
+    f, least, most, usage = FUNCTIONS[name]
+    if not least <= len(vals) <= most:
+        raise NetdslError(f"{name}() takes {least if least == most else f'{least} to {most}'} "
+                          f"argument(s), got {len(vals)}", loc, hint=usage)
+    for v, a in zip(vals, args, strict=True):
+        if not _is_number(v):
+            raise NetdslError(f"{name}() needs numbers, got {_show(v)}", a.loc, hint=usage)
+    if name == "make_divisible" and not all(isinstance(v, int) and v >= 1 for v in vals[1:]):
+        raise NetdslError(f"make_divisible's divisor and minimum are whole numbers ≥ 1, got "
+                          f"{', '.join(map(repr, vals[1:]))}", loc, hint=usage)
+    try:
+        v = f(*vals)
+    except (OverflowError, ValueError):
+        v = math.inf
+    if isinstance(v, float) and not math.isfinite(v) or isinstance(v, int) and abs(v) >= MAX_INT:
+        raise NetdslError("arithmetic result is absurdly large", loc,
+                          hint=f"integers must stay below 2**62 ({MAX_INT:,})")
+    return v
+
+
 def count(e: A.Expr, env: Env, what: str = "repetition") -> int:
     """A repetition count: a whole number from 1 to MAX_LAYERS."""
     n = evaluate(e, env)
     loc: SourceLoc = e.loc
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise NetdslError(f"{what} must be a whole number ≥ 1, got {n!r}", loc)
+        raise NetdslError(f"{what} must be a whole number ≥ 1, got {_show(n)}", loc)
     if n > MAX_LAYERS:
         raise NetdslError(f"{what} {n:,} exceeds the limit of {MAX_LAYERS:,} layers", loc,
                           hint="netdsl refuses specs that expand past this size")
     return n
+
+
+_INDEX = " index"  # marks an ``i`` bound by a repetition (no name can contain a space)
+
+
+def copy_env(env: Env, i: int) -> Env:
+    """The environment of copy ``i`` of a repetition: ``i`` is the copy's index (0, 1, …),
+    as ``{i}`` is in its name, unless a param or block parameter is named ``i``."""
+    if "i" in env and _INDEX not in env:
+        return env
+    return {**env, "i": i, _INDEX: True}
+
+
+def names_in(env: Env) -> list[str]:
+    """The names a spec can use in ``env``, sorted."""
+    return sorted(k for k in env if k != _INDEX)
 
 
 def bind(b: A.BlockDef, c: A.Call, env: Env, params: Env) -> Env:

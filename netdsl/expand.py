@@ -14,6 +14,7 @@ arguments), while shape checks that would only repeat the first error are skippe
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from . import ast as A
@@ -27,9 +28,10 @@ from .errors import (
     NetdslWarning,
     SourceLoc,
     did_you_mean,
+    misplaced_else,
 )
 from .estimate import LayerEstimate
-from .evaluate import bind, count, layer_args
+from .evaluate import bind, copy_env, count, layer_args, truth
 from .header import Header, read_header
 from .ir import INPUT, Layer, NetGraph
 from .limits import (
@@ -47,6 +49,13 @@ from .shape import Shape
 
 POISON = "<error>"  # name prefix of the placeholder standing for a statement that failed
 Env = dict[str, Any]
+
+
+def layer_types() -> str:
+    """Where the layer types are listed, for hints about one that does not exist (a fixed
+    text: the full list would change with every new op, and bury the message)."""
+    return ("the layer types netdsl has are the table 'Layers' of its README (conv, maxpool, "
+            "avgpool, gap, FC, bn, layernorm, relu, dropout, …)")
 
 
 class Expander:
@@ -93,8 +102,9 @@ class Expander:
         names = {k: o.name for k, o in ops.REGISTRY.items()} | {c: c for c in CONSTRUCTS}
         self.errors.append(NetdslError(
             f"unknown layer '{d.op}' in a default line", d.loc,
-            hint=did_you_mean(d.op, names) or "default takes a layer type and options, e.g. "
-                                              "'default conv bias=off'"))
+            hint=did_you_mean(d.op, names, typos_only=True) or
+            "default takes a layer type and options, e.g. 'default conv bias=off'; "
+            + layer_types()))
         return None
 
     # ---- errors ----------------------------------------------------------------------------
@@ -141,6 +151,10 @@ class Expander:
         if len(self.graph) + len(self.unknown) >= MAX_LAYERS:
             raise NetdslLimitError(f"the network expands past {MAX_LAYERS:,} layers", loc,
                                    hint="netdsl refuses specs that expand past this size")
+        if name and name.isdigit() and f"{scope.prefix}{name}" in self.names.taken:
+            raise NetdslError(f"position {name} of '{scope.prefix[:-1] or 'the network'}' is "
+                              "already taken", loc, hint="a sequence [ … ] numbers its layers "
+                              "in order: leave the number out, or give a later one")
         full = (self.names.given(scope, name) if name else
                 self.names.layer(scope, base or op.name))
         if op.arity is not None and len(inputs) != op.arity:
@@ -243,7 +257,8 @@ class Expander:
             xs = (x,)
         n = count(st.repeat, env) if st.repeat is not None else 1
         indexed = st.target is not None and "{i}" in st.target  # encoder_layer_{i} = …
-        one = isinstance(st.unit, A.Chain) and len(st.unit.layers) == 1
+        one = isinstance(st.unit, A.Chain) and len(st.unit.layers) == 1 and \
+            isinstance(st.unit.layers[0], A.LayerAst)
         single = one and (n == 1 or indexed)
         out = xs[0] if len(xs) == 1 else xs  # type: ignore[assignment]
         for i in range(n):
@@ -252,7 +267,8 @@ class Expander:
                 sub, name = scope, target
             else:
                 sub, name = scope.child(target if n == 1 or indexed else f"{target}.{i}"), None
-            out = self.unit(st.unit, xs if i == 0 else (out,), scope, sub, name, env, aux,
+            out = self.unit(st.unit, xs if i == 0 else (out,), scope, sub, name,
+                            copy_env(env, i) if st.repeat is not None else env, aux,
                             labels if i == 0 else None)
         if st.target is not None and not indexed:
             scope.bound[st.target] = out  # rebinding is allowed: the later statement wins
@@ -262,16 +278,33 @@ class Expander:
              name: str | None, env: Env, aux: bool,
              labels: tuple[str, ...] | None = None) -> str:
         match u:
-            case A.Chain():
-                return self.chain(u, xs, scope, name, env, aux, labels)
+            case A.Chain():  # in a scope of its own when named: `stem = conv3-64 +bn +relu`
+                return self.chain(u, xs, scope, name, env, aux, labels, scope is not outer)
             case A.Group():
-                inner = Scope(scope.prefix, scope.counters, sequential=scope is not outer)
+                inner = Scope(scope.prefix, scope.counters, sequential=scope is not outer,
+                              numbered=scope is outer and outer.numbered)
+                return self.body(u.body, self._one(xs, u.loc), inner, env, aux)
+            case A.Sequence():
+                if scope is outer and outer.numbered:  # a sequence in a sequence: numbered
+                    scope = outer.child(self.names.call(outer, ""))
+                inner = Scope(scope.prefix, scope.counters, sequential=True, numbered=True)
                 return self.body(u.body, self._one(xs, u.loc), inner, env, aux)
             case A.Call():
                 return self.call(u, self._one(xs, u.loc), outer, scope, env, aux)
             case A.Construct():
+                if scope is outer and outer.numbered:  # one module of the sequence
+                    scope = outer.child(self.names.call(outer, ""))
                 return expand_construct(self, u, self._one(xs, u.loc), scope, env, aux)
+            case A.If():
+                return self.body(self._chosen(u, env), self._one(xs, u.loc), outer, env, aux)
         raise AssertionError(u)
+
+    def _chosen(self, u: A.If, env: Env) -> A.Body:
+        """The body of the first condition that holds, else the ``else`` body (or nothing)."""
+        for test, body in u.tests:
+            if truth(test, env):
+                return body
+        return u.orelse or ()
 
     def _one(self, xs: tuple[str, ...], loc: SourceLoc) -> str:
         if len(xs) != 1:
@@ -280,13 +313,23 @@ class Expander:
         return xs[0]
 
     def chain(self, c: A.Chain, xs: tuple[str, ...], scope: Scope, name: str | None,
-              env: Env, aux: bool, labels: tuple[str, ...] | None = None) -> str:
+              env: Env, aux: bool, labels: tuple[str, ...] | None = None,
+              by_type: bool = False) -> str:
+        """A chain's layers; ``by_type`` (a named chain's own scope) names each by its type,
+        ``stem.conv``, ``stem.bn``, as torchvision's BasicConv2d, and numbers only a type
+        that repeats (``conv1``, ``conv2``)."""
+        kinds = Counter(op.name for op, _ in (ops.lookup(lay.keyword) for lay in c.layers
+                                              if isinstance(lay, A.LayerAst)) if op is not None)
         for k, lay in enumerate(c.layers):
+            if isinstance(lay, A.Call):  # `conv3-16 +bn +se(16)`: applied like a statement
+                xs = (self.call(lay, xs[0], scope, scope, env, aux),)
+                continue
             op, kernel = ops.lookup(lay.keyword)
             if op is None:
                 raise self._unknown_layer(lay)
             args = layer_args(op, lay, kernel, env, self.defaults.get(op.name, ()))
-            out = self.node(op, op.build(args, lay.loc), xs, lay.loc, scope, name=name,
+            given = op.name if by_type and kinds[op.name] == 1 else name
+            out = self.node(op, op.build(args, lay.loc), xs, lay.loc, scope, name=given,
                             aux=aux, labels=labels if k == 0 else None)
             xs = (out,)
             last = k + 1 == len(c.layers)
@@ -298,11 +341,18 @@ class Expander:
         return xs[0]
 
     def _unknown_layer(self, lay: A.LayerAst) -> NetdslError:
+        if lay.keyword == "else":
+            return misplaced_else(lay.loc)
         base, _ = ops.split_keyword(lay.keyword)
         names = {k: op.name for k, op in ops.REGISTRY.items()}
         names.update({b: f"{b}(…)" for b in self.blocks})
         names.update({c: f"{c} {{…}}" for c in CONSTRUCTS})
-        hint = did_you_mean(base, names) or did_you_mean(lay.keyword, names)
+        hint = did_you_mean(base, names, typos_only=True) or \
+            did_you_mean(lay.keyword, names, typos_only=True)
+        if not hint and base not in ops.REGISTRY and lay.keyword not in self.blocks:
+            # not a slip of the keyboard: say so, and what exists, rather than a far guess
+            return NetdslError(f"no such layer type '{lay.keyword}'", lay.loc,
+                               hint=layer_types())
         if lay.keyword in self.blocks or base in self.blocks:
             hint = f"'{lay.keyword}' is a block: call it with parentheses, {lay.keyword}(…)"
         elif ops.REGISTRY.get(base) and ops.REGISTRY[base].kernel_field is None:

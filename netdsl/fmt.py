@@ -31,7 +31,8 @@ from .errors import NetdslError
 from .parser import grammar_text, parse_text
 
 INDENT = 4
-_OPEN = {"{", "(", "LBRACE", "LPAR"}
+_OPEN = {"{", "(", "[", "LBRACE", "LPAR", "LSQB"}
+_CLOSE = ("}", ")", "]")
 _BINARY_RULES = {"add", "sub", "mul", "div", "mod"}
 _TIGHT_RULES = {"channels", "stride"}  # conv3-64/2: the suffix is written without spaces
 _KEYVAL_RULES = {"keyval", "kwarg", "param_decl"}
@@ -90,8 +91,10 @@ def _tokens(tree: Tree[Token]) -> list[_Tok]:
 
 def _space(p: _Tok, t: _Tok) -> bool:
     """Whether one space separates ``p`` and the next token ``t`` on a line."""
-    if t.text in (",", ";", ")") or p.text == "(" or p.type == "CALLNAME":
+    if t.text in (",", ";", ")", "]") or p.text in ("(", "[") or p.type == "CALLNAME":
         return False
+    if p.text == ",":
+        return True
     if t.in_rule(_TIGHT_RULES) and t.rules[0] != "stmt":  # the suffix and its expression
         return False
     if p.type == "TIMES" or (p.text == "+" and p.rules[0] == "chain") or p.rules[0] == "neg":
@@ -119,8 +122,8 @@ def _line_code(toks: list[_Tok]) -> str:
         if _is_sep(t):
             nxt = toks[i + 1] if i + 1 < len(toks) else None
             prev = kept[-1] if kept else None
-            if prev is None or nxt is None or _is_sep(nxt) or prev.text in ("{", "|", "(") \
-                    or nxt.text in ("}", "|", ")"):
+            if prev is None or nxt is None or _is_sep(nxt) or prev.text in ("{", "|", "(", "[") \
+                    or nxt.text in ("}", "|", ")", "]"):
                 continue
         kept.append(t)
     out = ""
@@ -157,13 +160,13 @@ def format_text(text: str, path: str = "<string>", line_offset: int = 0) -> str:
         comment = toks[-1].text if toks and toks[-1].type == "COMMENT" else None
         code = toks[:-1] if comment is not None else toks
         lead = 0
-        while lead < len(code) and code[lead].text in ("}", ")"):
+        while lead < len(code) and code[lead].text in _CLOSE:
             lead += 1
         level = max(0, depth - lead)
         for t in code:
             if t.text in _OPEN or t.type == "CALLNAME":
                 depth += 1
-            elif t.text in ("}", ")"):
+            elif t.text in _CLOSE:
                 depth = max(0, depth - 1)
         body = _line_code(code)
         indent = " " * (INDENT * level)

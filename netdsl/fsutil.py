@@ -31,6 +31,29 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def kind_of(mode: int) -> str:
+    """'a directory', 'a FIFO', … for a file mode that is not a regular file's."""
+    return next((k for test, k in _KINDS if test(mode)), "not a regular file")
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a file for reading only if it is a regular file, without ever blocking.
+
+    The type is read from the opened descriptor, so a file swapped after an earlier check
+    cannot slip through; O_NONBLOCK makes opening a FIFO return at once instead of waiting
+    for a writer forever. Raises IsADirectoryError / OSError(kind) for anything else."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(f"is {kind_of(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def resolve_target(target: str | Path) -> Path:
     """The file a write to ``target`` replaces: symlinks followed; refused unless it is a
     regular file or does not exist yet in an existing directory."""
@@ -49,9 +72,8 @@ def resolve_target(target: str | Path) -> Path:
     except OSError as e:
         raise NetdslError(f"cannot write here: {e.strerror}", path=name) from None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
-        raise NetdslError(f"the output path is {kind}: netdsl only replaces regular files",
-                          path=name, hint="give a file name, e.g. -o model.onnx")
+        raise NetdslError(f"the output path is {kind_of(st.st_mode)}: netdsl only replaces "
+                          "regular files", path=name, hint="give a file name, e.g. -o model.onnx")
     if not real.parent.is_dir():
         raise NetdslError("output directory does not exist", path=name,
                           hint=f"create {Path(name).parent} first")

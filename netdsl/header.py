@@ -16,7 +16,8 @@ from .shape import Shape, input_shape
 
 INITS = {"he": "he", "kaiming": "he", "glorot": "glorot", "xavier": "glorot"}
 INPUT_HINT = ("input C×H×W (3x224x224), C×L (1x16000), C×D×H×W (3x16x112x112), "
-              "a feature count (4096) or L×D tokens (197x768 tokens)")
+              "a feature count (4096), L×D tokens (197x768 tokens) or an H×W×D token grid "
+              "(56x56x96 grid)")
 
 
 @dataclass
@@ -68,11 +69,11 @@ def _setting(h: Header, s: A.Setting, overrides: dict[str, Any]) -> None:
     elif s.key == "input":
         dims = tuple(v for v in s.values if isinstance(v, int))
         words = [str(v) for v in s.values if isinstance(v, str)]
-        if words and words != ["tokens"]:
+        if words and words not in (["tokens"], ["grid"]):
             raise NetdslError(f"unknown input layout '{words[0]}'", s.loc,
-                              hint=did_you_mean(words[0], ["tokens"]) or INPUT_HINT)
-        shape = input_shape(dims, tokens=bool(words))
-        got = "×".join(map(str, dims)) + (" tokens" if words else "")
+                              hint=did_you_mean(words[0], ["tokens", "grid"]) or INPUT_HINT)
+        shape = input_shape(dims, tokens=words == ["tokens"], grid=words == ["grid"])
+        got = "×".join(map(str, dims)) + "".join(f" {w}" for w in words)
         if shape is None:
             raise NetdslError(f"input {got} fits no layout", s.loc, hint=INPUT_HINT)
         if any(d < 1 for d in dims):

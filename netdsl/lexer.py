@@ -34,6 +34,7 @@ from pygments.token import (
 HEADER = ("network", "input", "param", "cite", "init", "activation", "include", "default",
           "block")
 WORDS = ("from", "on", "off")
+CONTROL = ("if", "else", "and", "or", "not")  # conditions in blocks
 # After a construct keyword: its options (no -C or /S suffix), then the '{' of its body.
 _OPENS_BODY = re.compile(r"(?![-/])(?:[^;\n{}|\\]|\\\r?\n)*\{")
 
@@ -49,6 +50,8 @@ def _word(lexer: Any, match: Any) -> Iterator[tuple[int, Any, str]]:
     heads = low in CONSTRUCTS or any(low == c.follower for c in CONSTRUCTS.values())
     if heads and _OPENS_BODY.match(match.string, match.end()):
         kind = Keyword
+    elif word in CONTROL:
+        kind = Keyword
     elif low in WORDS:
         kind = Keyword.Pseudo
     elif ops.lookup(word)[0] is not None:
@@ -56,6 +59,15 @@ def _word(lexer: Any, match: Any) -> Iterator[tuple[int, Any, str]]:
     else:
         kind = Name
     yield match.start(), kind, word
+
+
+def _called(lexer: Any, match: Any) -> Iterator[tuple[int, Any, str]]:
+    """A name before '(': a built-in function of arithmetic (per the evaluator's table) or a
+    block call or definition."""
+    from .evaluate import FUNCTIONS
+
+    word = match.group(0)
+    yield match.start(), Name.Builtin if word in FUNCTIONS else Name.Function, word
 
 
 class NetdslLexer(RegexLexer):
@@ -76,18 +88,18 @@ class NetdslLexer(RegexLexer):
             (r'"[^"\n]*"', String.Double),
             (r"^(\s*)(input)(\s+)([0-9]+(?:\s*[x×]\s*[0-9]+)*)",  # input 3x224x224
              bygroups(Whitespace, Keyword.Declaration, Whitespace, Number)),
-            (r"^(\s*)(" + "|".join(HEADER) + r")\b", bygroups(Whitespace, Keyword.Declaration)),
-            (r"(^|;)(\s*)([A-Za-z_]\w*)(\s*)(=)",  # a statement's target: fc = FC-10
+            (r"(^|;)(\s*)([A-Za-z_]\w*)(\s*)(=)(?!=)",  # a statement's target: fc = FC-10
              bygroups(Punctuation, Whitespace, Name.Variable, Whitespace, Operator)),
-            (r"[A-Za-z_]\w*(?=\()", Name.Function),  # a block call or definition
-            (r"[A-Za-z_]\w*(?=\s*=)", Name.Attribute),  # an option: bias=off, shortcut=B
+            (r"^(\s*)(" + "|".join(HEADER) + r")\b", bygroups(Whitespace, Keyword.Declaration)),
+            (r"[A-Za-z_]\w*(?=\()", _called),  # a block call or definition, or min(…)
+            (r"[A-Za-z_]\w*(?=\s*=(?!=))", Name.Attribute),  # an option: bias=off, shortcut=B
             (r"(?i)soft-max\b", Name.Builtin),
             (r"(×|x(?=\s*[0-9(]))", Operator),  # repetition: ×3, x3
             (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+", Number.Float),
             (r"[0-9]+", Number.Integer),
             (r"[A-Za-z_]\w*", _word),
-            (r"//|[-+*/%=|]", Operator),
-            (r"[;,{}()]", Punctuation),
+            (r"//|==|!=|<=|>=|[-+*/%=|<>]", Operator),
+            (r"[;,{}()\[\]]", Punctuation),
             (r".", Text),  # anything else is the parser's business, not an error token
         ],
     }

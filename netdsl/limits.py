@@ -28,5 +28,6 @@ MAX_LAYERS = 100_000  # layers of the expanded network
 MAX_ELEMENTS = 1 << 40  # elements of one activation tensor, per image
 MAX_PARAMS = 1 << 36  # parameters of one layer
 MAX_NESTING = 50  # groups, constructs and block calls nested inside each other while expanding
+MAX_WINDOW = 64  # side of an attention window: its relative position bias pairs M² tokens
 MAX_DENSE_UNITS = 256  # units of one dense block (each reads all before it: quadratic)
 MAX_ESTIMATE_STEPS = 200_000  # past this the estimate stops early (the expansion still counts)

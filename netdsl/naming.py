@@ -21,6 +21,10 @@ class Scope:
     # A named group numbers its unnamed block calls 0, 1, … like nn.Sequential, so that
     # `layer2 = (bottleneck(128, 2); bottleneck(128) ×3)` names layer2.0 … layer2.3.
     sequential: bool = False
+    # A sequence `[ … ]` numbers every layer, block call and construct 0, 1, … (nn.Sequential's
+    # modules, activations and pools included): `classifier = [dropout 0.2; FC-1000]` holds
+    # classifier.1.weight.
+    numbered: bool = False
 
     def child(self, name: str) -> Scope:
         return Scope(f"{self.prefix}{name}.")
@@ -42,7 +46,12 @@ class Names:
         self._child: dict[str, int] = {}  # prefix+base -> last number given by `child`
 
     def layer(self, scope: Scope, base: str) -> str:
-        """An unnamed layer: ``base`` numbered on in its scope (``conv1``, ``conv2``, …)."""
+        """An unnamed layer: ``base`` numbered on in its scope (``conv1``, ``conv2``, …), or
+        the next position in a sequence."""
+        if scope.numbered:
+            full = f"{scope.prefix}{self.index(scope)}"
+            self.taken.add(full)
+            return full
         key = f"{scope.prefix}{base}"  # another Scope with this prefix may have numbered it on
         while True:
             k = scope.counters.get(base, 0) + 1
@@ -80,10 +89,21 @@ class Names:
         self.scopes.add(f"{scope.prefix}{name}.")
         return scope.child(name)
 
-    @staticmethod
-    def call(scope: Scope, block: str) -> str:
+    def index(self, scope: Scope) -> str:
+        """The next position of a sequence (or of the block calls of a named group) that no
+        layer or scope has taken (`0 = …` names one itself)."""
+        k = scope.counters.get("", 0)  # "": the sequential index
+        while f"{scope.prefix}{k}" in self.taken or f"{scope.prefix}{k}." in self.scopes:
+            k += 1
+        scope.counters[""] = k + 1
+        return str(k)
+
+    def call(self, scope: Scope, block: str) -> str:
         """The scope of an unnamed call: ``block1``, ``block2``, … (``0``, ``1``, … in order)."""
-        key = "" if scope.sequential else block  # "": the sequential index of block calls
-        k = scope.counters.get(key, 0) + 1
-        scope.counters[key] = k
-        return str(k - 1) if scope.sequential else f"{block}{k}"
+        if scope.sequential or scope.numbered:
+            name = self.index(scope)
+            self.scopes.add(f"{scope.prefix}{name}.")
+            return name
+        k = scope.counters.get(block, 0) + 1
+        scope.counters[block] = k
+        return f"{block}{k}"

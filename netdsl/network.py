@@ -12,6 +12,7 @@ from . import ast as A
 from . import ops
 from .errors import NetdslError, NetdslWarning
 from .expand import Expander
+from .fsutil import open_regular
 from .header import Header
 from .ir import Layer, NetGraph
 from .limits import MAX_INCLUDE_DEPTH, MAX_SPEC_CHARS
@@ -217,10 +218,10 @@ def read_spec(path: str | Path) -> str:
                               hint=f"to check every spec in it: netdsl check {name}/*.net")
         if not p.is_file():  # a FIFO or a device would block or never end
             raise NetdslError("is not a regular file", path=name, hint="give a .net spec file")
-        with open(p, "rb") as f:
+        with open_regular(p) as f:  # checked again on the descriptor: nothing can block
             data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as e:
-        raise NetdslError(f"cannot read: {e.strerror}", path=name) from None
+        raise NetdslError(f"cannot read: {e.strerror or e}", path=name) from None
     if len(data) > MAX_SPEC_BYTES:
         raise NetdslError(f"file is larger than {MAX_SPEC_BYTES >> 10} KiB", path=name,
                           hint="is this really a spec?")

@@ -140,8 +140,9 @@ def parse_text(text: str, path: str = "<string>", line_offset: int = 0) -> A.Spe
     return spec
 
 
-_LEVELS = {"body", "args", "neg"}  # a group's, construct's or block's body; call arguments
-_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "mod": "product"}
+_LEVELS = {"body", "args", "neg", "not_"}  # a group's, construct's or block's body; call arguments
+_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "mod": "product",
+           "and_": "and", "or_": "or"}
 
 
 def _check_depth(tree: Tree, src: SourceFile) -> None:
@@ -197,6 +198,10 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
             return SourceLoc(self.src, 1, 1)
         end = meta.end_column if meta.end_line == meta.line else None
         return SourceLoc(self.src, meta.line, meta.column, end)
+
+    def _loc_head(self, meta: Any) -> SourceLoc:
+        """The ``if`` keyword (the statement spans its bodies)."""
+        return SourceLoc(self.src, meta.line, meta.column, meta.column + 2)
 
     def _tloc(self, tok: Token) -> SourceLoc:
         return SourceLoc(self.src, tok.line or 1, tok.column or 1, (tok.column or 1) + len(tok))
@@ -286,7 +291,29 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
     def input_ref(self, meta: Any, c: list[Any]) -> Token:
         return Token("NAME", "input")
 
-    def chain(self, meta: Any, c: list[A.LayerAst]) -> A.Chain:
+    def if_stmt(self, meta: Any, c: list[Any]) -> A.If:
+        tests = [(c[0], c[1])]
+        orelse = None
+        for clause in c[2:]:
+            if clause[0] == "elif":
+                tests.append(clause[1:])
+            else:
+                orelse = clause[1]
+        return A.If(tuple(tests), orelse, self._loc_head(meta))
+
+    def elif_clause(self, meta: Any, c: list[Any]) -> tuple[Any, ...]:
+        return ("elif", c[0], c[1])
+
+    def else_clause(self, meta: Any, c: list[Any]) -> tuple[Any, ...]:
+        return ("else", c[0])
+
+    def sequence(self, meta: Any, c: list[Any]) -> A.Sequence:
+        return A.Sequence(c[0], self._loc(meta))
+
+    def block_target(self, meta: Any, c: list[Any]) -> Token:
+        return Token("NAME", "block")
+
+    def chain(self, meta: Any, c: list[A.LayerAst | A.Call]) -> A.Chain:
         return A.Chain(tuple(c), self._loc(meta))
 
     def layer(self, meta: Any, c: list[Any]) -> A.LayerAst:
@@ -382,6 +409,28 @@ class _ToAst(Transformer_NonRecursive):  # the levels' tree nodes nest deeper th
 
     def neg(self, meta: Any, c: list[Any]) -> A.Neg:
         return A.Neg(c[0], self._loc(meta))
+
+    def compare(self, meta: Any, c: list[Any]) -> A.Compare:
+        return A.Compare(_s(c[1]), c[0], c[2], self._loc(meta))
+
+    def and_(self, meta: Any, c: list[Any]) -> A.BoolOp:
+        return A.BoolOp("and", c[0], c[1], self._loc(meta))
+
+    def or_(self, meta: Any, c: list[Any]) -> A.BoolOp:
+        return A.BoolOp("or", c[0], c[1], self._loc(meta))
+
+    def not_(self, meta: Any, c: list[Any]) -> A.Not:
+        return A.Not(c[0], self._loc(meta))
+
+    def func(self, meta: Any, c: list[Any]) -> A.Func:
+        args = c[1] if len(c) > 1 else ()
+        for a in args:
+            if isinstance(a, tuple):  # name=value: functions take their arguments in order
+                raise NetdslError(f"{_s(c[0])[:-1]}() takes no named arguments", a[1].loc,
+                                  hint="give the values in order, e.g. make_divisible(c*w, 8)")
+        name = self._tloc(c[0])  # the function's name, without its '('
+        loc = SourceLoc(self.src, name.line, name.col, (name.end_col or name.col + 1) - 1)
+        return A.Func(_s(c[0])[:-1], tuple(args), loc)
 
 
 def _unquote(tok: Token) -> str:

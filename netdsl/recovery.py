@@ -7,17 +7,18 @@ accepts it, so the parse goes on and independent errors are reported together.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
 from lark import Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .charset import describe
-from .errors import NetdslError, SourceFile, SourceLoc
+from .errors import NetdslError, SourceFile, SourceLoc, misplaced_else
 from .limits import MAX_ERRORS
 
 _SEPARATORS = ("_NL", "SEMICOLON")
-_CLOSERS = {"}": "RBRACE", ")": "RPAR", "|": "VBAR"}
+_CLOSERS = {"}": "RBRACE", ")": "RPAR", "]": "RSQB", "|": "VBAR"}
 
 # What users call the grammar's terminals in error messages.
 _TERMINAL_NAMES = {
@@ -25,6 +26,7 @@ _TERMINAL_NAMES = {
     "NUMBER": "a number", "SHAPE": "a shape like 3x224x224",
     "STRING": "a quoted string", "TIMES": "'×N'", "_NL": "a new line", "SEMICOLON": "';'",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "VBAR": "'|'",
+    "LSQB": "'['", "RSQB": "']'", "COMPARE": "a comparison (==, !=, <, <=, >, >=)",
     "MINUS": "'-'", "SLASH": "'/'", "PLUS": "'+'", "EQUAL": "'='", "COMMA": "','",
     "$END": "the end of the file", "SOFTMAX": "soft-max",
 }
@@ -90,7 +92,7 @@ class Recovery:
         pos = state.line_ctr.char_pos
         if isinstance(e, UnexpectedToken) and e.token.type in _SEPARATORS:
             return self._resync(ip, e.token.type, feed=e.token)
-        depth = 1 if isinstance(e, UnexpectedToken) and e.token.type in ("LBRACE", "LPAR",
+        depth = 1 if isinstance(e, UnexpectedToken) and e.token.type in ("LBRACE", "LPAR", "LSQB",
                                                                          "CALLNAME") else 0
         start = pos + 1 if isinstance(e, UnexpectedCharacters) else pos
         stop, kind = _skip(text, start, depth)
@@ -132,9 +134,9 @@ def _skip(text: str, i: int, depth: int) -> tuple[int, str | None]:
             nl = text.find("\n", i + 1)
             i = n if j < 0 else (j + 1 if nl < 0 or j < nl else nl)
             continue
-        if ch in "{(":
+        if ch in "{([":
             depth += 1
-        elif ch in "})|":
+        elif ch in "})]|":
             if depth == 0:
                 return i, _CLOSERS[ch]
             if ch != "|":
@@ -165,6 +167,9 @@ def syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
             return NetdslError("unexpected end of line", SourceLoc(src, line, col, col + 1),
                                hint=_expect_hint(e.expected))
         text = str(tok) or tok.type
+        m = re.match(r"\s*(?:[;}]\s*)*else\b", src.line(line))
+        if m and m.end() - 4 < col - 1:  # `else if …` read as a layer named else
+            return misplaced_else(SourceLoc(src, line, m.end() - 3))
         end = col + max(1, len(str(tok).splitlines()[0]) if str(tok).strip() else 1)
         return NetdslError(f"unexpected {text!r}", SourceLoc(src, line, col, end),
                            hint=_expect_hint(e.expected))
@@ -177,7 +182,7 @@ def _eof_error(src: SourceFile, expected: Any) -> NetdslError:
     opener = _unclosed(src.text)
     if opener is not None:
         line, col, ch = opener
-        close = "}" if ch == "{" else ")"
+        close = {"{": "}", "(": ")", "[": "]"}[ch]
         return NetdslError(f"'{ch}' is never closed", SourceLoc(src, line, col, col + 1),
                            hint=f"add the matching '{close}'")
     lines = src.text.splitlines() or [""]
@@ -209,9 +214,9 @@ def _unclosed(text: str) -> tuple[int, int, str] | None:
             col += j - i
             i = j
             continue
-        if ch in "{(":
+        if ch in "{([":
             stack.append((line, col, ch, indents[line - 1]))
-        elif ch in "})" and stack:
+        elif ch in "})]" and stack:
             if col == indents[line - 1] + 1 and stack[-1][3] != col - 1:  # first on its line
                 match = [k for k, s in enumerate(stack) if s[3] == col - 1]
                 if match:
@@ -226,9 +231,12 @@ def _unclosed(text: str) -> tuple[int, int, str] | None:
 
 
 def _expect_hint(expected: Any) -> str:
-    if expected and "CALLNAME" in expected and "NAME" in expected:
+    value = expected and "NUMBER" in expected  # an expression: CALLNAME is a function there
+    if expected and "CALLNAME" in expected and "NAME" in expected and not value:
         return "expected a statement: a layer like conv3-64, a block call like basic(64), or '('"
-    names = sorted({_TERMINAL_NAMES.get(t, f"'{t.lower()}'") for t in (expected or ())
+    terms = dict(_TERMINAL_NAMES, CALLNAME="a function like max(a, b)") if value else \
+        _TERMINAL_NAMES
+    names = sorted({terms.get(t, f"'{t.lower()}'") for t in (expected or ())
                     if not t.startswith("__")})
     if not names:
         return "check the spelling and the separators (';' or a new line)"

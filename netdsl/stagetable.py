@@ -156,10 +156,20 @@ def stages(net: Network) -> list[tuple[str, str, list[Item]]]:
 
 
 def is_staged(net: Network) -> bool:
-    """Residual-style: some top-level scope is a run of numbered blocks (``layer1.0``)."""
+    """Residual-style: some top-level scope is a run of numbered blocks (``layer1.0``), and
+    every numbered block has weight layers of its own to bracket (torchvision's MobileNet
+    nests them deeper: ``features.1.conv.0.0``)."""
     tops = {x.name.split(".")[0] for x in net.graph.layers() if x.name.count(".") >= 2}
-    return any(x.name.split(".")[1].isdigit() for x in net.graph.layers()
-               if x.name.split(".")[0] in tops and x.name.count(".") >= 2)
+    if not any(x.name.split(".")[1].isdigit() for x in net.graph.layers()
+               if x.name.split(".")[0] in tops and x.name.count(".") >= 2):
+        return False
+    own: dict[str, bool] = {}  # numbered block -> has a weight layer directly inside
+    for x in net.graph.layers():
+        parts = x.name.split(".")
+        if len(parts) >= 3 and parts[1].isdigit() and ops.OPS[x.op].counts_in_depth:
+            key = f"{parts[0]}.{parts[1]}"
+            own[key] = own.get(key, False) or len(parts) == 3
+    return all(own.values())
 
 
 def build_stage_table(nets: Sequence[Network], labels: Sequence[str] | None = None

@@ -111,11 +111,13 @@ def describe_scope(net: Network, scope: str, layers: Sequence[LayerInfo] | None 
         layers = [r for r in net.layers() if r.name.startswith(prefix)]
     parts: dict[str, list[str]] = {}  # block (or "" for the scope's own layers) -> notations
     order: list[str] = []
+    deep: set[str] = set()  # blocks with weight layers in sub-scopes
     for r in layers:
         if not ops.OPS[net.graph[r.name].op].counts_in_depth:
             continue
         rest = r.name[len(prefix):].split(".")
         if len(rest) > 2:  # inside a block's own sub-scope (a projection shortcut, SE gate)
+            deep.add(rest[0])
             continue
         key = rest[0] if len(rest) == 2 else f"#{r.name}"
         if key not in parts:
@@ -129,7 +131,9 @@ def describe_scope(net: Network, scope: str, layers: Sequence[LayerInfo] | None 
             items[-1] = (text, items[-1][1] + 1)
         else:
             items.append((text, 1))
-    if not items or len(items) > _MAX_ITEMS:
+    # a block whose weight layers all sit in sub-scopes (torchvision's features.1.conv.0.0)
+    # would be missing from the list: count instead
+    if not items or len(items) > _MAX_ITEMS or deep - set(parts):
         weights = net.depth_of(r.name for r in layers)
         return f"{scope} ({weights} weight layer{'s' if weights != 1 else ''})"
     return f"{scope}: " + " ".join(t + (f" ×{k}" if k > 1 else "") for t, k in items)
@@ -173,6 +177,8 @@ def _input_text(net: Network) -> str:
         return f"input ({' × '.join(map(str, x.spatial))}{what}, {channels})"
     if x.layout is Layout.TOKENS:
         return f"input ({x.dims[0]} tokens of {x.dims[1]} features)"
+    if x.layout is Layout.GRID:
+        return f"input ({x.dims[0]} × {x.dims[1]} tokens of {x.dims[2]} features)"
     return f"input ({x.channels} features)"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import escape, ops
 from .ir import Layer
 from .network import Network
-from .shape import Layout, Shape
+from .shape import Shape
 
 COLUMNS = ("Model", "Layers", "Hidden size D", "MLP size", "Heads", "Params")
 # Params: without the classifier head, as the paper counts them (see head_params).
@@ -25,13 +25,13 @@ COLUMNS = ("Model", "Layers", "Hidden size D", "MLP size", "Heads", "Params")
 class VitRow:
     model: str
     layers: int
-    hidden: int
-    mlp: int
+    hidden: str
+    mlp: str
     heads: str
     params: int
 
     def cells(self) -> tuple[str, ...]:
-        return (self.model, str(self.layers), str(self.hidden), str(self.mlp), self.heads,
+        return (self.model, str(self.layers), self.hidden, self.mlp, self.heads,
                 f"{self.params / 1e6:.0f}M")
 
 
@@ -47,7 +47,7 @@ def head_params(net: Network, att: list[Layer]) -> int:
     layers = [x for x in net.graph.layers() if not x.aux]
     start = layers.index(att[-1])
     past = next((i for i in range(start, len(layers))
-                 if layers[i].out.layout is not Layout.TOKENS), len(layers))
+                 if not layers[i].out.layout.is_tokens), len(layers))
     return sum(ops.OPS[x.op].params(x.attrs, net.in_shapes(x)) for x in layers[past:])
 
 
@@ -71,17 +71,26 @@ def _block_scope(names: list[str]) -> int:
 
 
 def vit_row(net: Network, label: str | None = None) -> VitRow:
+    """One row; where stages differ (Swin's), D, MLP size and heads list each stage's value."""
     att = attention_layers(net)
     k = _block_scope([a.name for a in att])
-    hidden = _width(att[0].out)
-    prefix = ".".join(att[0].name.split(".")[:k]) + "."
-    widths = [_width(x.out) for x in net.graph.layers() if x.name.startswith(prefix)
-              and ops.OPS[x.op].counts_in_depth and ops.OPS[x.op].kernel_field is None
-              and not isinstance(getattr(x.attrs, "heads", None), int)]
-    heads = sorted({a.attrs.heads for a in att})
-    return VitRow(label or net.header.title or net.name, len(att), hidden,
-                  max(widths, default=hidden), ", ".join(map(str, heads)),
-                  net.params - head_params(net, att))
+    hidden, mlp, heads = [], [], []
+    for a in att:
+        prefix = ".".join(a.name.split(".")[:k]) + "."
+        d = _width(a.out)
+        widths = [_width(x.out) for x in net.graph.layers() if x.name.startswith(prefix)
+                  and ops.OPS[x.op].counts_in_depth and ops.OPS[x.op].kernel_field is None
+                  and not isinstance(getattr(x.attrs, "heads", None), int)]
+        hidden.append(d)
+        mlp.append(max(widths, default=d))
+        heads.append(a.attrs.heads)
+    return VitRow(label or net.header.title or net.name, len(att), _distinct(hidden),
+                  _distinct(mlp), _distinct(heads), net.params - head_params(net, att))
+
+
+def _distinct(values: list[int]) -> str:
+    """``768``, or ``96, 192, 384, 768`` for values that change from stage to stage."""
+    return ", ".join(str(v) for v in dict.fromkeys(values))
 
 
 def build_vit_table(nets: Sequence[Network], labels: Sequence[str] | None = None

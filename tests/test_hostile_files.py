@@ -358,3 +358,25 @@ def test_include_of_a_symlink_loop_is_a_located_error(
     spec.write_text(f'include "{path}"\ninput 3x8x8\nrelu\n')
     code, _, err = run(capsys, "check", str(spec))
     assert code == 1 and err.startswith(f"{spec}:1:1: error: cannot include"), err
+
+
+@pytest.mark.parametrize("reader", ["spec", "onnx"])
+def test_a_fifo_swapped_in_after_the_check_is_refused_without_blocking(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str) -> None:
+    """The type is checked again on the opened descriptor, opened non-blocking: a FIFO put in
+    place between the path check and the open (simulated: the path check says "a regular
+    file") is refused at once, where a plain open() would wait for a writer forever."""
+    from netdsl.importer.read import read_model
+    from netdsl.network import read_spec
+
+    fifo = tmp_path / ("s.net" if reader == "spec" else "m.onnx")
+    os.mkfifo(fifo)
+    monkeypatch.setattr(Path, "is_file", lambda self: True)
+    monkeypatch.setattr(Path, "is_dir", lambda self: False)
+    signal.signal(signal.SIGALRM, lambda *a: pytest.fail("blocked opening a FIFO"))
+    signal.alarm(5)
+    try:
+        with pytest.raises(NetdslError, match="FIFO"):
+            read_spec(fifo) if reader == "spec" else read_model(fifo)
+    finally:
+        signal.alarm(0)

@@ -30,9 +30,10 @@ BIG = 50_000_000  # parameters past which a spec's round trip skips the onnxrunt
 DEEP = 1000  # layers past which too (the deep CIFAR ResNets): both keep the suite's time low
 
 
-# Ops the importer does not recognize (none: every op netdsl writes comes back); a spec using
-# one would be skipped, saying which.
-NOT_YET: set[str] = set()
+# Ops the importer does not recognize yet, so specs that use them are skipped, saying which:
+# the Swin Transformer's window ops (grid, windowed attention, patch merging) landed after the
+# importer's vocabulary. Every other op netdsl writes comes back.
+NOT_YET = {"grid", "wattention", "patchmerge"}
 
 
 # Imports that are right but not yet as compact as the hand-written spec.

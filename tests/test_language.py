@@ -80,6 +80,41 @@ def test_naming_scopes_follow_repetition() -> None:
                      "head.gap1", "head.fc1"]
 
 
+def test_named_chains_sequential_and_flat_concat_name_as_torchvision() -> None:
+    """The names torchvision's state_dicts use: BasicConv2d's conv/bn, nn.Sequential's
+    positions counting parameter-less modules, branches without branch scopes, `block`."""
+    net = load("""input 3x8x8
+        block fire(s, e) {
+            squeeze = conv1-s; relu
+            concat flat { expand1x1 = conv1-e; relu | expand3x3 = conv3-e +bn +relu }
+        }
+        stem = conv3-8 +bn +relu +conv1-8
+        features = [conv3-8 +bn +relu; maxpool; (conv3-8 +bn) ×2; fire(2, 4)]
+        block = (0 = conv3-8; 2 = conv3-8)
+        concat { conv1-2 | conv1-2 }
+    """)
+    names = [r.name for r in net.layers()]
+    assert names == [
+        "stem.conv1", "stem.bn", "stem.relu", "stem.conv2",
+        "features.0", "features.1", "features.2", "features.3", "features.4", "features.5",
+        "features.6", "features.7",
+        "features.8.squeeze", "features.8.relu1", "features.8.expand1x1", "features.8.relu2",
+        "features.8.expand3x3.conv", "features.8.expand3x3.bn", "features.8.expand3x3.relu",
+        "features.8.concat1", "block.0", "block.2", "branch1.conv1", "branch2.conv1", "concat1"]
+
+
+def test_the_keyword_block_names_a_scope() -> None:
+    """torchvision's ConvNeXt and MobileNetV3 hold `features.1.0.block.0.weight`."""
+    net = load("""input 3x8x8
+        block b(c) { block = (0 = conv3-c; 2 = conv1-c); relu }
+        features = (b(4); b(4))
+        block = conv1-2
+    """)
+    names = [r.name for r in net.layers()]
+    assert names == ["features.0.block.0", "features.0.block.2", "features.0.relu1",
+                     "features.1.block.0", "features.1.block.2", "features.1.relu1", "block"]
+
+
 @pytest.mark.parametrize(("option", "params", "ops"), [
     ("A", 0, ["shortcut A-16/2"]),
     ("B", 8 * 16 + 32, ["conv1-16/2", "BN"]),

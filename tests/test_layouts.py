@@ -189,7 +189,8 @@ def test_input_layouts() -> None:
     for text, shape in (("4096", Shape.vector(4096)), ("1x16000", Shape.map(1, 16000)),
                         ("3x224x224", Shape.map(3, 224, 224)),
                         ("3x16x112x112", Shape.map(3, 16, 112, 112)),
-                        ("197x768 tokens", Shape.tokens(197, 768))):
+                        ("197x768 tokens", Shape.tokens(197, 768)),
+                        ("56x56x96 grid", Shape.grid(56, 56, 96))):
         net = netdsl.loads(f"input {text}\nidentity")
         assert net.input == shape and net.input_shape == ("N", *shape.dims)
 

@@ -94,8 +94,8 @@ def test_keywords_come_from_the_registry_and_the_construct_table(
 def test_fixed_words_are_the_grammars() -> None:
     import re
 
-    from netdsl.lexer import HEADER, WORDS
+    from netdsl.lexer import CONTROL, HEADER, WORDS
     from netdsl.parser import grammar_text
 
     literals = set(re.findall(r'"([a-z]+)"', grammar_text()))
-    assert set(HEADER) | set(WORDS) == literals
+    assert set(HEADER) | set(WORDS) | set(CONTROL) == literals

@@ -31,6 +31,7 @@ PARAMS = {
     "wide-resnet50-2": 68_883_240, "wrn-28-10": 36_479_194,
     "se-resnet50": 28_088_024,
     "densenet121": 7_978_856,
+    "swin_t": 28_288_354,  # torchvision 0.28 (tests/test_swin.py counts its model)
 }
 PARAMS_WITH_AUX = {"googlenet": 13_378_280}
 

@@ -126,3 +126,12 @@ def test_sample_papers_figure_is_current() -> None:
     net = netdsl.load(f"{ROOT}/docs/paper.tex#1")
     tex = to_tikz(net, standalone=False).replace(f"{ROOT}/", "")
     assert (ROOT / "docs" / "vgg11-figure.tex").read_text(encoding="utf-8") == tex
+
+
+def test_tikz_format_without_output_writes_tex(tmp_path: Path, monkeypatch) -> None:
+    """The default file of `--format tikz` is TeX source, named so that pdflatex takes it."""
+    from netdsl.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["draw", str(ROOT / "specs" / "lenet5.net"), "--format", "tikz"]) == 0
+    assert (tmp_path / "lenet5.tex").read_text().startswith(r"\documentclass")

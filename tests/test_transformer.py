@@ -240,7 +240,8 @@ def test_token_selects_one_token() -> None:
     ("input 10\npos_embed\n", "pos_embed expects a token sequence"),
     ("input 197x768 tokens\npatch16-8\n", "patch expects a 2-D map (C×H×W), got a 197×768 "
      "token sequence"),
-    ("input 3x32x32\npatch16-8\ntokens\n", "tokens expects a map, got a 4×8 token sequence"),
+    ("input 3x32x32\npatch16-8\ntokens\n", "tokens expects a map or a token grid (H×W×D), got "
+     "a 4×8 token sequence"),
 ])
 def test_layout_errors(text: str, message: str) -> None:
     with pytest.raises(netdsl.NetdslError, match=None) as e:

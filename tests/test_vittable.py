@@ -39,3 +39,12 @@ def test_layout_is_detected_from_the_graph(nets: list[netdsl.Network]) -> None:
     tex = config_table(nets, "latex")
     assert r"\toprule" in tex and "ViT-L/16 & 24 & 1024 & 4096 & 16 & 303M" in tex
     assert "<td>1024</td>" in config_table(nets, "html")
+
+
+def test_stages_of_a_hierarchical_transformer_each_get_their_value() -> None:
+    """Swin-T (Liu et al. 2021, Table 7): C = 96 doubling per stage, MLP ratio 4, heads
+    3/6/12/24, 2+2+6+2 blocks; one value per stage, in order, not stage 1's alone."""
+    (row,) = build_vit_table([netdsl.load(ROOT / "specs" / "swin_t.net")])
+    assert row.cells()[1:5] == ("12", "96, 192, 384, 768", "384, 768, 1536, 3072",
+                                "3, 6, 12, 24")
+    assert row.params == 28_288_354 - (768 * 1000 + 1000)  # without the classifier head

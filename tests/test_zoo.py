@@ -1,10 +1,11 @@
 """The torchvision zoo specs: parameter counts exact and strict equivalence with torchvision.
 
 torchvision's model is prepared (constants randomized, BN statistics calibrated), its
-state_dict loaded into netdsl's PyTorch module and ONNX model (by order: torchvision's
-``Sequential`` indices are not names a spec writes), and both compared with it at 1× and 20×
-input scale within 1e-4 of max |y|. Small inputs keep it quick where the architecture allows
-(global pooling before the classifier); big variants are compared on one batch of one image.
+state_dict saved to a ``.pth`` and loaded by name into netdsl's PyTorch module and ONNX model,
+as ``netdsl compile --weights`` loads it (every spec carries torchvision's state_dict keys), and
+both compared with it at 1× and 20× input scale within 1e-4 of max |y|. Small inputs keep it
+quick where the architecture allows (global pooling before the classifier); big variants are
+compared on one batch of one image.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import netdsl
-from netdsl.codegen.weights import match_weights
+from netdsl.codegen.weights import match_weights, read_checkpoint, state_dict_order, tensor_specs
 
 from .conftest import ROOT
 from .torchvision_oracle import (
@@ -48,6 +50,7 @@ ZOO = [
     Zoo("mobilenet_v3_large", 5_483_032),
     Zoo("mobilenet_v3_small", 2_542_856),
     Zoo("efficientnet_b0", 5_288_548),
+    Zoo("efficientnet_b4", 19_341_616, big=True),  # B0's spec at width 1.4, depth 1.8
     Zoo("shufflenet_v2_x1_0", 2_278_604),
     Zoo("shufflenet_v2_x0_5", 1_366_792),
     Zoo("squeezenet1_0", 1_248_424),
@@ -65,6 +68,13 @@ ZOO = [
 ]
 BY_STEM = {z.stem: z for z in ZOO}
 SPEC_STEMS = {z.spec or z.stem for z in ZOO}
+# The specs renamed to torchvision's state_dict keys by naming alone (sequences, named chains,
+# `concat flat`), and the ViTs (compared in test_transformer.py); the MobileNets' and
+# EfficientNets' keys are checked in test_torchvision_names.py
+RENAMED = {"shufflenet_v2_x1_0", "shufflenet_v2_x0_5", "squeezenet1_0", "squeezenet1_1",
+           "inception_v3", "convnext_tiny", "convnext_base", "vgg11_bn", "vgg16_bn",
+           "densenet121", "densenet169", "densenet201", "resnext101_32x8d", "wide_resnet101_2",
+           "vit_b_16", "vit_b_32", "vit_l_16"}
 
 
 def load_spec(z: Zoo, shape: tuple[int, int, int] | None = None) -> netdsl.Network:
@@ -99,7 +109,7 @@ class Compared:
         return out
 
 
-def compare_with_torchvision(z: Zoo) -> Compared:
+def compare_with_torchvision(z: Zoo, tmp: Path) -> Compared:
     tv = import_torchvision()
     torch.manual_seed(0)
     ref = getattr(tv.models, z.stem)(weights=None, **dict(z.kwargs))
@@ -107,8 +117,10 @@ def compare_with_torchvision(z: Zoo) -> Compared:
     calibrate_bn(ref, z.shape, batches=1 if z.big else 4, batch=2 if z.big else 8)
     ref.eval()
     net = load_spec(z, z.shape)
-    state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-    w = match_weights(net, state, by_order=True)
+    ckpt = tmp / f"{z.stem}.pth"  # as `netdsl compile --weights FILE.pth`: read, matched by name
+    torch.save(ref.state_dict(), ckpt)
+    w = match_weights(net, read_checkpoint(ckpt), path=str(ckpt))
+    ckpt.unlink()
     module = netdsl.to_torch(net, weights=w).eval()
     model = netdsl.to_onnx(net, weights=w)
     errors = {"torch": 0.0, "onnxruntime": 0.0}
@@ -133,8 +145,9 @@ def compare_with_torchvision(z: Zoo) -> Compared:
 
 
 @pytest.fixture(scope="module", params=ZOO, ids=lambda z: z.stem)
-def compared(request: pytest.FixtureRequest) -> Compared:
-    return compare_with_torchvision(request.param)
+def compared(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Compared:
+    return compare_with_torchvision(request.param, tmp_path_factory.mktemp("zoo"))
 
 
 @pytest.mark.parametrize("z", ZOO, ids=lambda z: z.stem)
@@ -148,11 +161,31 @@ def test_strictly_equivalent_to_torchvision(compared: Compared) -> None:
     assert not compared.failures()
 
 
+@pytest.mark.parametrize("stem", sorted(RENAMED))
+def test_state_dict_keys_are_torchvisions(stem: str) -> None:
+    """Every tensor torchvision's model holds, under its name, in its order and with its shape
+    (a Linear's (O, I) where netdsl has the equal 1×1 conv's (O, I, 1, 1)): compile --weights
+    loads it, and --weights-by-order pairs the same tensors."""
+    tv = import_torchvision()
+    kwargs = dict(BY_STEM[stem].kwargs) if stem in BY_STEM else {}
+    with torch.device("meta"):  # names and shapes without allocating the weights
+        ref = getattr(tv.models, stem)(weights=None, **kwargs)
+    theirs = {k: tuple(v.shape) for k, v in ref.state_dict().items()
+              if not k.endswith("num_batches_tracked")}
+    net = netdsl.load(ROOT / "specs" / f"{stem}.net")
+    ours = {n: t.shape for n, t, _ in state_dict_order(tensor_specs(net))}
+    assert list(ours) == list(theirs)
+    assert {k: s for k, s in theirs.items() if ours[k][:len(s)] != s or
+            any(d != 1 for d in ours[k][len(s):])} == {}
+
+
 if __name__ == "__main__":  # the figures for the report: python -m tests.test_zoo [stem…]
     import sys
+    import tempfile
 
+    tmp = Path(tempfile.mkdtemp())
     for z in [BY_STEM[s] for s in sys.argv[1:]] or ZOO:
-        c = compare_with_torchvision(z)
+        c = compare_with_torchvision(z, tmp)
         floors = "".join(f"; {b} against float64 {e:.2e}, torchvision float32 {f:.2e}"
                          for b, (e, f) in c.floors.items())
         print(f"{z.stem}: params {c.net.params:,} (torchvision {c.reference_params:,}); "
@@ -184,7 +217,8 @@ def torchvision_macs(model: Any, shape: tuple[int, int, int]) -> int:
 
 
 # The issue's approximate figures; the exact oracle is the hook count above
-MACS = {"mobilenet_v2": 0.30e9, "efficientnet_b0": 0.39e9, "convnext_tiny": 4.46e9}
+MACS = {"mobilenet_v2": 0.30e9, "efficientnet_b0": 0.39e9, "convnext_tiny": 4.46e9,
+        "efficientnet_b4": 4.39e9}  # torchvision's documentation: 4.39 GFLOPS (multiply-adds)
 
 
 @pytest.mark.parametrize("stem", sorted(MACS))

@@ -22,6 +22,7 @@ import json
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,46 @@ def session(path: Path, optimized: Path | None = None, threads: int = 0
     if optimized is not None:
         so.optimized_model_filepath = str(optimized)  # the graph ORT actually runs
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def twin_sessions(files: dict[str, Path], threads: int = 0
+                  ) -> dict[str, tuple[ort.InferenceSession, ort.InferenceSession]]:
+    """Two sessions per model, the second set created in reverse order. A session's speed
+    depends a little on when it was created (two sessions of one file differ by ~1% here), so
+    each variant is timed on both of its sessions and none owes its result to going first."""
+    first = {n: session(f, threads=threads) for n, f in files.items()}
+    second = {n: session(files[n], threads=threads) for n in reversed(list(files))}
+    return {n: (first[n], second[n]) for n in files}
+
+
+def timed_rounds(calls: dict[str, Callable[[], object]], rounds: int, iters: int = 1,
+                 before: Callable[[str], None] | None = None
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Median wall and CPU seconds of ``iters`` calls, per variant per round. The order
+    rotates each round: in a fixed order each variant would always follow the same one."""
+    wall: dict[str, list[float]] = {n: [] for n in calls}
+    cpu: dict[str, list[float]] = {n: [] for n in calls}
+    order = list(calls)
+    for r in range(rounds):
+        k = r % len(order)
+        for n in order[k:] + order[:k]:
+            if before is not None:
+                before(n)
+            ts, cs = [], []
+            for _ in range(iters):
+                c, t = time.process_time(), time.perf_counter()  # CPU: all threads
+                calls[n]()
+                ts.append(time.perf_counter() - t)
+                cs.append(time.process_time() - c)
+            wall[n].append(statistics.median(ts))
+            cpu[n].append(statistics.median(cs))
+    return wall, cpu
+
+
+def joined(rounds: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Per round, the mean over a variant's twin sessions (keys ``name`` and ``name#2``)."""
+    return {n: [(a + b) / 2 for a, b in zip(v, rounds[n + "#2"], strict=True)]
+            for n, v in rounds.items() if not n.endswith("#2")}
 
 
 def _paired(rounds: dict[str, list[float]]) -> dict[str, float]:
@@ -169,8 +210,10 @@ def main() -> None:
         sessions[name] = session(f, opt_path, threads)
         graphs[name] = op_counts(onnx.load(str(f), load_external_data=False))
         optimized[name] = op_counts(onnx.load(str(opt_path), load_external_data=False))
-        sessions[name] = session(f, threads=threads)  # a fresh one without the dump, to time
 
+    # fresh sessions without the dump, to time: two per model (see twin_sessions)
+    for name, pair in twin_sessions(files, threads).items():
+        sessions[name], sessions[name + "#2"] = pair
     result: dict = {"weights": weights, "export_s": export_s, "nodes": graphs,
                     "ort_nodes": optimized, "batches": {},
                     "kernel_batch": args.profile_batch or max(args.batches),
@@ -184,6 +227,8 @@ def main() -> None:
             ref = module(x).numpy()
             diffs = {}
             for name, s in sessions.items():
+                if name.endswith("#2"):
+                    continue
                 out = s.run(None, {s.get_inputs()[0].name: xn})[0]
                 diffs[name] = float(np.max(np.abs(out - ref)))
             feeds = {name: {s.get_inputs()[0].name: xn} for name, s in sessions.items()}
@@ -194,33 +239,23 @@ def main() -> None:
             # with other processes that stalls badly, so eager is also timed on one thread
             if "eager-1t" not in args.skip:
                 calls["eager-1t"] = calls["eager"]
-            times: dict[str, list[float]] = {k: [] for k in calls}
-            cpu: dict[str, list[float]] = {k: [] for k in calls}
-            per_round: dict[str, list[float]] = {k: [] for k in calls}
-            cpu_round: dict[str, list[float]] = {k: [] for k in calls}
+            for name in [n for n in calls if n.startswith("eager")]:
+                calls[name + "#2"] = calls[name]  # one module: timed twice like the twins
             for f in calls.values():  # warm-up: first-run allocations, thread pools
                 f()
                 f()
-            for _ in range(args.rounds):
-                for name, f in calls.items():
-                    torch.set_num_threads(1 if name == "eager-1t" else threads)
-                    ts, cs = [], []
-                    for _ in range(args.iters):
-                        c = time.process_time()  # all threads of this process
-                        t = time.perf_counter()
-                        f()
-                        ts.append(time.perf_counter() - t)
-                        cs.append(time.process_time() - c)
-                    times[name] += ts
-                    cpu[name] += cs
-                    per_round[name].append(statistics.median(ts))
-                    cpu_round[name].append(statistics.median(cs))
+
+            def threads_for(name: str) -> None:
+                torch.set_num_threads(1 if name.startswith("eager-1t") else threads)
+
+            per_round, cpu_round = timed_rounds(calls, args.rounds, args.iters, threads_for)
+            per_round, cpu_round = joined(per_round), joined(cpu_round)
             torch.set_num_threads(threads)
             result["batches"][str(batch)] = {
                 "max_abs_diff_vs_eager": diffs,
-                "ms": {k: sorted(1e3 * t for t in v) for k, v in times.items()},
-                "median_ms": {k: 1e3 * statistics.median(v) for k, v in times.items()},
-                "cpu_median_ms": {k: 1e3 * statistics.median(v) for k, v in cpu.items()},
+                "ms": {k: sorted(1e3 * t for t in v) for k, v in per_round.items()},
+                "median_ms": {k: 1e3 * statistics.median(v) for k, v in per_round.items()},
+                "cpu_median_ms": {k: 1e3 * statistics.median(v) for k, v in cpu_round.items()},
                 # netdsl / variant per round, then the median: load drifting between rounds
                 # cancels out of these, so they are steadier than a ratio of medians
                 "paired_ratio": _paired(per_round),

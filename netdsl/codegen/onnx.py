@@ -55,7 +55,7 @@ class OnnxBuilder:
         self.params.append((name, self.weights[name]))
         return name
 
-    def ints(self, name: str, values: list[int]) -> str:
+    def ints(self, name: str, values: list[int] | np.ndarray) -> str:
         """Add an int64 constant (shapes, axes, pads) as an initializer; return its name."""
         t = _meta(name, np.asarray(values, dtype=np.int64))
         t.raw_data = np.asarray(values, dtype="<i8").tobytes()
@@ -75,6 +75,12 @@ class OnnxBuilder:
         t.raw_data = np.asarray(value, dtype="<i8").tobytes()
         self.consts.append(t)
         return name
+
+    def constant(self, name: str, values: np.ndarray) -> str:
+        """Add a float32 tensor that is no weight (Swin's shift mask) as a Constant node."""
+        a = np.ascontiguousarray(values, dtype="<f4")
+        tensor = helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.tobytes(), raw=True)
+        return self.node("Constant", [], name, value=tensor)
 
     def float(self, name: str, value: float) -> str:
         """Add a float32 scalar as a Constant node (initializers stay exactly the weights)."""

@@ -174,6 +174,7 @@ def _source(net: Network, aux: bool) -> tuple[str, str]:
         last[o] = len(layers)
 
     mods = _Modules(_module_attrs())
+    helpers: dict[str, None] = {}  # module-level source the ops' lowerings use, once each
     ns = _Namespace({"self", "torch", "nn", "F"})
     source = net.graph.input
     var = {source: ns.create("x")}  # value -> variable
@@ -186,6 +187,8 @@ def _source(net: Network, aux: bool) -> tuple[str, str]:
     for i, lay in enumerate(layers):
         op = ops.OPS[lay.op]
         code = op.torch(lay.attrs, net.in_shapes(lay))
+        if code.helper:
+            helpers[code.helper.strip()] = None
         comment = _comment(lay, net.path)
         m = mods.add(lay, code.module, comment, code.parameter) if code.module else None
         expr = code.forward.format(*(var[s] for s in lay.inputs), m=m)
@@ -216,6 +219,8 @@ def _source(net: Network, aux: bool) -> tuple[str, str]:
     body.append(f"{INDENT}return {main}")
 
     cls = _class_name(net)
+    if any(re.search(rf"^(class|def) {cls}\b", h, re.M) for h in helpers):
+        cls = "Net" + cls  # a network named like a helper class
     train = (f" In training mode forward returns (main, {', '.join(outputs[1:])})."
              if len(outputs) > 1 else "")
     title = _doc(net.header.title or net.name)
@@ -227,7 +232,7 @@ Standalone PyTorch (no netdsl import). Input N×{net.input}, output N×{net.outp
 import torch
 import torch.nn.functional as F
 from torch import nn
-
+{"".join(chr(10) * 2 + h + chr(10) for h in helpers)}
 
 class {cls}(nn.Module):
     """{title}."""

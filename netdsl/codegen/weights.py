@@ -23,8 +23,10 @@ from .memory import check_fits
 
 Weights = dict[str, np.ndarray]
 
-# Buffers PyTorch keeps that no backend computes with (BN's step counter): ignored when loading.
-IGNORED_SUFFIXES = (".num_batches_tracked",)
+# Buffers PyTorch keeps that no backend computes with (BN's step counter) or that are a fixed
+# function of the architecture (Swin's window geometry: netdsl derives it from the window
+# size): ignored when loading.
+IGNORED_SUFFIXES = (".num_batches_tracked", ".relative_position_index")
 
 
 def tensor_specs(net: Network, aux: bool = False) -> list[tuple[str, TensorSpec, bool]]:

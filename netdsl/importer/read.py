@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NetdslError
+from ..fsutil import open_regular
 
 MAX_MODEL_BYTES = 4 << 30  # the .onnx file itself (external data is checked per tensor)
 MAX_NODES = 200_000
@@ -138,9 +139,10 @@ def _read_bytes(p: Path, name: str) -> bytes:
         if size > MAX_MODEL_BYTES:
             raise _fail(name, f"is {size >> 20:,} MiB, more than the limit of "
                         f"{MAX_MODEL_BYTES >> 20:,} MiB", "keep large weights as external data")
-        return p.read_bytes()
+        with open_regular(p) as f:  # checked again on the descriptor: nothing can block
+            return f.read()
     except OSError as e:
-        raise _fail(name, f"cannot read: {e.strerror}") from None
+        raise _fail(name, f"cannot read: {e.strerror or e}") from None
 
 
 def _load_external(model: Any, base: Path | None, name: str) -> None:

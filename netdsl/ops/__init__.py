@@ -125,11 +125,14 @@ class TorchCode:
     ``forward`` is a ``str.format`` template: ``{m}`` is the submodule, ``{0}``, ``{1}``, …
     the input variables, e.g. ``"{m}(torch.flatten({0}, 1))"`` or ``"{0} + {1}"``.
     ``parameter`` says ``module`` constructs an ``nn.Parameter`` (layer scale), not a module.
+    ``helper`` is module-level source (a class or function, standalone: torch, nn and F only)
+    that ``module`` or ``forward`` uses; the generated file holds each distinct helper once.
     """
 
     module: str | None
     forward: str
     parameter: bool = False
+    helper: str | None = None
 
 
 @dataclass
@@ -390,4 +393,4 @@ def lookup(keyword: str) -> tuple[OpDef | None, str | None]:
     return op, kernel
 
 
-from . import activation, channel, conv, dense, norm, structure, transformer  # noqa: E402,F401  (registers the ops)
+from . import activation, channel, conv, dense, norm, structure, swin, transformer  # noqa: E402,F401  (registers the ops)

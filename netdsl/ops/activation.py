@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..shape import Layout, Shape
+from ..shape import Shape
 from . import OpDef, TorchCode, opt, register
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ class Softmax(OpDef):
 
     @staticmethod
     def _axis(x: Shape) -> int:
-        return -1 if x.layout is Layout.TOKENS else 1
+        return -1 if x.layout.is_tokens else 1
 
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
         return TorchCode(None, f"torch.softmax({{0}}, {self._axis(ins[0])})")

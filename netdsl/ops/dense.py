@@ -22,22 +22,23 @@ class FcAttrs:
 @register("fc", "linear", "dense")
 class Linear(OpDef):
     """Fully connected layer ``FC-4096``: flattens a map first (implicit flatten); on a token
-    sequence it applies to each token, as PyTorch's ``nn.Linear`` does."""
+    sequence or grid it applies to each token, as PyTorch's ``nn.Linear`` does."""
 
     Attrs = FcAttrs
     channels_field = "out"
-    produces = frozenset({Layout.VECTOR, Layout.TOKENS})  # a vector; tokens stay tokens
+    produces = frozenset({Layout.VECTOR, Layout.TOKENS, Layout.GRID})  # tokens stay tokens
     carries_weights = takes_activation = counts_in_depth = True
 
     def infer(self, a: FcAttrs, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         x = ins[0]
-        return Shape.tokens(x.dims[0], a.out) if x.layout is Layout.TOKENS else Shape.vector(a.out)
+        return Shape(x.layout, (*x.dims[:-1], a.out)) if x.layout.is_tokens \
+            else Shape.vector(a.out)
 
     def params(self, a: FcAttrs, ins: tuple[Shape, ...]) -> int:
         return features(ins[0]) * a.out + (a.out if a.bias else 0)
 
     def macs(self, a: FcAttrs, ins: tuple[Shape, ...], out: Shape) -> int:
-        tokens = ins[0].dims[0] if ins[0].layout is Layout.TOKENS else 1
+        tokens = ins[0].numel // ins[0].features if ins[0].layout.is_tokens else 1
         return tokens * features(ins[0]) * a.out
 
     def notation(self, a: FcAttrs, ins: tuple[Shape, ...]) -> str:
@@ -57,7 +58,7 @@ class Linear(OpDef):
              ins: tuple[Shape, ...]) -> str:
         x = inputs[0]
         params = [b.param(f"{name}.weight")] + ([b.param(f"{name}.bias")] if a.bias else [])
-        if ins[0].layout is Layout.TOKENS:  # Gemm is 2-D only: x · Wᵀ (+ b) per token
+        if ins[0].layout.is_tokens:  # Gemm is 2-D only: x · Wᵀ (+ b) per token
             wt = b.node("Transpose", [params[0]], f"{name}/weight_t", perm=[1, 0])
             y = b.node("MatMul", [x, wt], f"{name}/matmul" if a.bias else name)
             return b.node("Add", [y, params[1]], name) if a.bias else y
@@ -69,7 +70,7 @@ class Linear(OpDef):
 def features(shape: Shape) -> int:
     """What an FC layer reads per position: all elements of a map (the implicit flatten) or a
     vector, the features of one token."""
-    return shape.features if shape.layout is Layout.TOKENS else shape.numel
+    return shape.features if shape.layout.is_tokens else shape.numel
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class BatchNorm(OpDef):
 
     def layout_hint(self, got: Shape) -> str:
         return "batch norm normalizes channels; a token sequence is normalized per token " \
-            "(a layer norm)" if got.layout is Layout.TOKENS else super().layout_hint(got)
+            "(a layer norm)" if got.layout.is_tokens else super().layout_hint(got)
 
     def params(self, a: BnAttrs, ins: tuple[Shape, ...]) -> int:
         return 2 * ins[0].channels

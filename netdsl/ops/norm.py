@@ -25,7 +25,7 @@ def _is_map(shape: Shape) -> bool:
 
 def feature_count(shape: Shape) -> int:
     """The axis LayerNorm normalizes: channels of a map or vector, features of a token."""
-    return shape.features if shape.layout is Layout.TOKENS else shape.channels
+    return shape.features if shape.layout.is_tokens else shape.channels
 
 
 def channels_last(shape: Shape) -> list[int]:

@@ -68,7 +68,7 @@ class Mul(OpDef):
         x, g = ins
         if g == x or _is_gate(x, g):
             return x
-        want = x.channels if x.layout is not Layout.TOKENS else "C"
+        want = x.channels if not x.layout.is_tokens else "C"
         raise NetdslShapeError("cannot scale by a gate of the wrong size", loc, (0, 1),
                                (str(x), str(g)),
                                hint=f"the gate needs one value per channel of the input: "

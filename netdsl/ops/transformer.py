@@ -27,6 +27,7 @@ MS_DOMAIN = "com.microsoft"  # onnxruntime's contrib ops (fused Attention)
 
 
 TOKENS = frozenset({Layout.TOKENS})
+GRID = frozenset({Layout.GRID})
 VECTOR = frozenset({Layout.VECTOR})
 
 
@@ -36,6 +37,9 @@ class TokenOp(OpDef):
     accepts = TOKENS
 
     def layout_hint(self, got: Shape) -> str:
+        if got.layout is Layout.GRID:
+            return ("a token grid: `wattention` attends within its windows, `tokens` flattens "
+                    "it to a sequence")
         if got.layout.is_map:
             return ("embed an image as tokens with a patch embedding (`patch16-768`), or "
                     "flatten a map's positions to tokens with `tokens`")
@@ -114,23 +118,31 @@ class PatchEmbed(OpDef):
 
 @register("tokens", "to_tokens")
 class Tokens(OpDef):
-    """A map's positions as tokens of its C channels (row-major): C×H×W -> (H·W)×C."""
+    """A map's positions as tokens of its C channels (row-major): C×H×W -> (H·W)×C; a token
+    grid's tokens as a sequence: H×W×D -> (H·W)×D."""
 
-    accepts = MAPS
+    accepts = MAPS | GRID
     produces = TOKENS
 
     def layout_hint(self, got: Shape) -> str:
-        return "it turns the positions of a map into a token sequence"
+        return "it turns the positions of a map or a token grid into a token sequence"
 
     def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
         x = ins[0]
+        if x.layout is Layout.GRID:
+            return Shape.tokens(x.numel // x.features, x.features)
         return Shape.tokens(x.numel // x.channels, x.channels)
 
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        if ins[0].layout is Layout.GRID:
+            return TorchCode(None, "{0}.flatten(1, 2)")
         return TorchCode(None, "{0}.flatten(2).transpose(1, 2)")
 
     def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
+        if ins[0].layout is Layout.GRID:
+            shape = b.ints(f"{name}/shape", [0, -1, ins[0].features])
+            return b.node("Reshape", [inputs[0], shape], name)
         shape = b.ints(f"{name}/shape", [0, ins[0].channels, -1])
         y = b.node("Reshape", [inputs[0], shape], f"{name}/flatten")
         return b.node("Transpose", [y], name, perm=[0, 2, 1])
@@ -297,8 +309,10 @@ class Token(TokenOp):
 
 @register("avgtokens", "meantokens", "token_mean")
 class AvgTokens(TokenOp):
-    """Average the tokens of a sequence into one D-vector (mean pooling before the head)."""
+    """Average the tokens of a sequence or a grid into one D-vector (mean pooling before the
+    head; on Swin's grid it is torchvision's permute, global average pool and flatten)."""
 
+    accepts = TOKENS | GRID
     produces = VECTOR
 
     def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
@@ -307,9 +321,12 @@ class AvgTokens(TokenOp):
     def notation(self, a: object, ins: tuple[Shape, ...]) -> str:
         return "mean of tokens"
 
+    def _axes(self, x: Shape) -> list[int]:
+        return [1, 2] if x.layout is Layout.GRID else [1]
+
     def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
-        return TorchCode(None, "{0}.mean(1)")
+        return TorchCode(None, f"{{0}}.mean({tuple(self._axes(ins[0]))})")
 
     def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
              ins: tuple[Shape, ...]) -> str:
-        return b.node("ReduceMean", inputs, name, axes=[1], keepdims=0)
+        return b.node("ReduceMean", inputs, name, axes=self._axes(ins[0]), keepdims=0)
