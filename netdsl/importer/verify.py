@@ -77,7 +77,9 @@ def compare(original: Any, network: Network, weights: dict[str, np.ndarray],
 def pairs(network: Network, order: list[Lyr]) -> list[tuple[Lyr, str]]:
     """Each recognized layer with the rebuilt network's layer built from it: the build order
     is the same, the network may add layers of its own (an ``identity`` branch)."""
-    built = [lay for lay in network.graph.layers() if lay.op != "input" and not lay.aux]
+    from .. import ops
+
+    built = [lay for lay in network.graph.layers() if ops.OPS[lay.op].arity != 0 and not lay.aux]
     out, k = [], 0
     for lyr in order:
         while k < len(built) and built[k].op != lyr.kind:
