@@ -75,6 +75,10 @@ RENAMED = {"shufflenet_v2_x1_0", "shufflenet_v2_x0_5", "squeezenet1_0", "squeeze
            "inception_v3", "convnext_tiny", "convnext_base", "vgg11_bn", "vgg16_bn",
            "densenet121", "densenet169", "densenet201", "resnext101_32x8d", "wide_resnet101_2",
            "vit_b_16", "vit_b_32", "vit_l_16"}
+# torchvision's ConvNeXt holds its pointwise layers as Linears, (O, I), where netdsl has 1×1
+# convs, (O, I, 1, 1): `--weights` and to_torch(weights=…) reshape them, nn.Module's
+# load_state_dict does not. Every other zoo module loads torchvision's state_dict as it is.
+LINEAR_AS_CONV = {"convnext_tiny", "convnext_base"}
 
 
 def load_spec(z: Zoo, shape: tuple[int, int, int] | None = None) -> netdsl.Network:
@@ -122,6 +126,8 @@ def compare_with_torchvision(z: Zoo, tmp: Path) -> Compared:
     w = match_weights(net, read_checkpoint(ckpt), path=str(ckpt))
     ckpt.unlink()
     module = netdsl.to_torch(net, weights=w).eval()
+    if z.stem not in LINEAR_AS_CONV:  # the module itself takes torchvision's state_dict too
+        module.load_state_dict(ref.state_dict(), strict=True)
     model = netdsl.to_onnx(net, weights=w)
     errors = {"torch": 0.0, "onnxruntime": 0.0}
     floors: dict[str, tuple[float, float]] = {}
