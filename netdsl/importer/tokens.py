@@ -32,7 +32,14 @@ def weight_name(r: Recognizer, value: str) -> str:
             return ""
         value, seen = p.inputs[0], seen + 1
     name = value.rsplit(".", 1)[-1] if value in r.g.consts else ""
-    return name if name.isidentifier() and not name.startswith(("onnx", "_")) else ""
+    if name in EXPORTER_NAMES or not name.isidentifier() or \
+            name.startswith(("onnx", "_", "node_", "val_")):
+        return ""  # a constant the exporter folded and named after its op
+    return name
+
+
+EXPORTER_NAMES = {"expand", "view", "reshape", "transpose", "permute", "unsqueeze", "clone",
+                  "cat", "concat", "add", "mul", "slice"}
 
 
 def _named(r: Recognizer, value: str, text: str) -> str:
