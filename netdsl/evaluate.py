@@ -34,6 +34,12 @@ def evaluate(e: A.Expr, env: Env) -> Any:
                 raise NetdslError(f"'{n}' is a layer, not a value", loc,
                                   hint="arguments and sizes are numbers, params or block "
                                        "parameters; a block body can contain the layer itself")
+            if n == "i":  # the repetition index: only where a statement is repeated
+                raise NetdslError("unknown name 'i': no repetition here", loc,
+                                  hint="'i' is the copy's index in a repeated statement's own "
+                                       "expressions ('conv3-(16*(i+1)) ×4'); a block body sees "
+                                       "only its parameters: pass it, 'b(i) ×4' with "
+                                       "'block b(i) { … }'")
             raise NetdslError(f"unknown name '{n}'", loc,
                               hint=did_you_mean(n, names_in(env)) or
                               (f"names here: {', '.join(names_in(env))}" if env else
@@ -116,8 +122,8 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
 
 # name -> (function, least and most arguments, how to call it)
 FUNCTIONS: dict[str, tuple[Any, int, int, str]] = {
-    "min": (min, 1, 100, "min(a, b, …): the smallest"),
-    "max": (max, 1, 100, "max(a, b, …): the largest"),
+    "min": (lambda *v: min(v), 1, 100, "min(a, b, …): the smallest"),  # min(x) is x
+    "max": (lambda *v: max(v), 1, 100, "max(a, b, …): the largest"),
     "floor": (math.floor, 1, 1, "floor(x): the whole number at or below x"),
     "ceil": (math.ceil, 1, 1, "ceil(x): the whole number at or above x"),
     "round": (round, 1, 1, "round(x): the nearest whole number, halves to even (Python's)"),

@@ -91,7 +91,7 @@ class NetdslLexer(RegexLexer):
             (r"(^|;)(\s*)([A-Za-z_]\w*)(\s*)(=)(?!=)",  # a statement's target: fc = FC-10
              bygroups(Punctuation, Whitespace, Name.Variable, Whitespace, Operator)),
             (r"^(\s*)(" + "|".join(HEADER) + r")\b", bygroups(Whitespace, Keyword.Declaration)),
-            (r"[A-Za-z_]\w*(?=\()", _called),  # a block call or definition, or min(…)
+            (r"(?!(?:if|else|not|and|or)\()[A-Za-z_]\w*(?=\()", _called),  # a block call, min(…)
             (r"[A-Za-z_]\w*(?=\s*=(?!=))", Name.Attribute),  # an option: bias=off, shortcut=B
             (r"(?i)soft-max\b", Name.Builtin),
             (r"(×|x(?=\s*[0-9(]))", Operator),  # repetition: ×3, x3

@@ -254,3 +254,70 @@ def test_lexer_tokenizes_the_new_syntax() -> None:
     assert kinds["make_divisible"] == [Name.Builtin] and kinds["max"] == [Name.Builtin]
     assert kinds["b"][0] is Name.Function
     assert kinds["s"][:2] == [Name.Attribute, Name]  # `s=1` is a default, `s==1` a name
+
+
+# ---- hostile and newcomer input on the new syntax (review) ----------------------------------
+@pytest.mark.parametrize("name", sorted(__import__("netdsl.evaluate").evaluate.FUNCTIONS))
+@pytest.mark.parametrize("value", ["8", "2.5", "0", "-8", "1e300", "(1 == 1)"])
+def test_every_function_at_its_argument_counts_gives_a_value_or_a_located_error(
+        name: str, value: str) -> None:
+    """A function is called with its fewest and most arguments of any value: min(8) once
+    reached Python's min() with one int (TypeError, exit 3)."""
+    from netdsl.evaluate import FUNCTIONS
+
+    _, least, most, _ = FUNCTIONS[name]
+    for n in sorted({least, min(most, 4)}):
+        text = f"input 3x8x8\nconv1-(1 + 0*{name}({', '.join([value] * n)}))\n"
+        try:
+            assert load(text).params == 4  # one output channel: 3 weights and a bias
+        except NetdslError as e:
+            assert e.loc is not None and e.loc.line == 2
+
+
+def test_min_and_max_of_one_value_are_that_value() -> None:
+    net = load("input 3x8x8\na = conv1-(min(5))\nb = conv1-(max(7))\n")
+    assert {r.name: r.shape[1] for r in net.layers()} == {"a": 5, "b": 7}
+
+
+@pytest.mark.parametrize("cond", ["if(c > 1)", "if not(c < 1)", "if c < 1 or(c > 1)",
+                                  "if c > 9 { relu6 } else if(c > 1)"])
+def test_a_keyword_before_a_parenthesis_is_the_keyword_not_a_call(cond: str) -> None:
+    """`if(…)` and `not(…)` as in Python (they were read as calls of a block 'if', a
+    function 'not': "unknown function 'not'", "unexpected '{'")."""
+    text = f"param c = 2\ninput 3x8x8\n{cond} {{ relu }} else {{ identity }}\n"
+    assert [r.op for r in load(text).layers()][-1] == "relu"
+    assert load(format_text(text)).params == load(text).params
+    pytest.importorskip("pygments")
+    from pygments.token import Keyword
+
+    from netdsl.lexer import NetdslLexer
+
+    toks = [(t, v) for t, v in NetdslLexer().get_tokens(text) if v in ("if", "not", "or")]
+    assert toks and all(t in Keyword for t, _ in toks)
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    ("conv3-(1 < 2)", "invalid output channels for conv: got true (a comparison), expected a "
+                      "number"),
+    ("conv3-8 groups=(1 == 2)", "invalid groups for conv: got false (a comparison), expected "
+                                "a number"),
+    ("conv3-8 kernel=abc", "invalid kernel size for conv: got 'abc', expected a whole number "
+                           "or one per axis (1x7)"),
+    ("maxpool stride=q", "invalid stride for maxpool: got 'q', expected a whole number or "
+                         "one per axis (1x7)"),
+])
+def test_a_comparison_or_a_word_as_a_size_is_a_located_error(layer: str, message: str) -> None:
+    """A condition's value reaching a size said 'got True' (Python's spelling); a bare word as
+    a size option (`kernel=abc`) was an internal ValueError."""
+    e = error(f"input 3x8x8\n{layer}\n")
+    assert e.message == message and (e.loc.line, e.loc.col) == (2, 1)
+
+
+@pytest.mark.parametrize("text", ["conv3-(8 + i)\n", "block b() { conv3-(8 + i) }\nb() ×2\n"])
+def test_i_outside_a_repetition_says_where_it_is_defined(text: str) -> None:
+    e = error("input 3x8x8\n" + text)
+    assert e.message == "unknown name 'i': no repetition here"
+    assert "b(i) ×4" in (e.hint or "") and e.loc.col == text.index("i)") + 1
+    # and the hint works: a block parameter named i takes the index
+    net = load("input 3x8x8\nblock b(i) { conv1-(8 + i) }\nb(i) ×2\n")
+    assert [r.shape[1] for r in net.layers()] == [8, 9]

@@ -311,6 +311,9 @@ def _coerce(f: dataclasses.Field, value: Any, key: str, op: str, loc: SourceLoc)
     meta = f.metadata
     kind = meta["kind"]
     bad = f"invalid {key} for {op}: "
+    if isinstance(value, bool) and kind != "bool":  # a comparison's value, e.g. conv3-(c > 1)
+        raise NetdslError(bad + f"got {str(value).lower()} (a comparison), expected a number",
+                          loc)
     if kind == "choice":
         word = str(value).lower()
         if word not in meta["choices"]:
@@ -326,7 +329,10 @@ def _coerce(f: dataclasses.Field, value: Any, key: str, op: str, loc: SourceLoc)
             return value.lower() in ("on", "true")
         raise NetdslError(bad + f"got {value!r}, expected on or off", loc)
     if kind == "size":
-        if isinstance(value, str):
+        if isinstance(value, str):  # a bare word: sizes per axis, 1x7
+            if not re.fullmatch(r"[0-9]+(x[0-9]+)*", value.lower()):
+                raise NetdslError(bad + f"got {value!r}, expected a whole number or one per "
+                                  "axis (1x7)", loc)
             size = tuple(int(p) for p in value.lower().split("x"))
         elif isinstance(value, bool) or not isinstance(value, int):
             raise NetdslError(bad + f"got {value!r}, expected a whole number", loc)
