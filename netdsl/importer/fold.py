@@ -444,7 +444,7 @@ def _parametrize(name: str, key: tuple, group: list[Instance]) -> Block:
                     break
         if expr is None:
             n = sum(1 for p in params if p[1] == kinds[h]) + 1
-            expr = ("c" if kinds[h] == "c" else "stride") + ("" if n == 1 else str(n))
+            expr = {"c": "c", "k": "k", "s": "stride"}[kinds[h]] + ("" if n == 1 else str(n))
             params.append((expr, kinds[h], h))
         by_col[col] = expr
         exprs[h] = expr
@@ -489,7 +489,9 @@ class Writer:
                 elif isinstance(t, Hole):
                     e = exprs[counter[0]] if exprs is not None else None
                     counter[0] += 1
-                    out.append(render_part(t) if e is None else f"/{e}" if t.kind == "s" else e)
+                    out.append(render_part(t) if e is None else f"/{e}" if t.kind == "s" else
+                               "" if t.kind == "k" and not t.role else
+                               f" kernel={e}" if t.kind == "k" else e)
                 elif isinstance(t, Instance):
                     n = len(t.values)
                     sub = None if exprs is None else exprs[counter[0]:counter[0] + n]
