@@ -7,6 +7,7 @@ packages, so no network is needed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,14 +37,21 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheel = next((tmp / "dist").glob("netdsl-*.whl"))
     venv.create(tmp / "venv", system_site_packages=True, with_pip=False)
     python = tmp / "venv" / "bin" / "python"
-    subprocess.run([*pip, "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
-                   check=True, capture_output=True, text=True)
+    # --ignore-installed: the venv sees this environment's packages, netdsl's checkout among
+    # them when it is installed editable; the wheel must still go into the venv
+    subprocess.run([*pip, "--python", str(python), "install", "-q", "--no-deps",
+                    "--ignore-installed", str(wheel)],
+                   check=True, capture_output=True, text=True, env=_ENV)
     return python.parent
+
+
+# without PYTHONPATH: a checkout on it would shadow the installed wheel being tested
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def run(bindir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(bindir / args[0]), *args[1:]], capture_output=True, text=True,
-                          cwd=cwd)
+                          cwd=cwd, env=_ENV)
 
 
 def test_wheel_ships_specs_and_license(installed: Path, tmp_path: Path) -> None:
