@@ -211,3 +211,18 @@ SHAPES = {
     "vit_b_16": ("layers = encoder_layer() ×12", "attention heads=12", "conv_proj = patch16-768"),
     "convnext_tiny": ("layer_scale = layerscale", "conv1-(4*c) +gelu", "conv2-768/2"),
 }
+
+
+def test_torchvision_mobilenet_v2_from_the_dynamo_exporter(tv: object) -> None:
+    """The dynamo exporter folds BN into the convolutions and names nodes node_Conv_3: the
+    module paths come from its metadata, the blocks are the legacy export's."""
+    torch.manual_seed(0)
+    model = prepare(tv.models.mobilenet_v2(weights=None), (3, 64, 64))
+    r = from_onnx(_dynamo(model, torch.randn(1, 3, 64, 64)), path="mobilenet_v2.onnx")
+    for words in ("block inverted(c, c2, stride=1) {", "inverted(96, 24, 2)",
+                  "inverted_res(384) ×3"):
+        assert words in r.text, (words, r.text)
+    assert not r.warnings and r.max_error is not None and r.max_error <= 1e-5
+    rebuilt = r.to_onnx().SerializeToString()
+    compare(model, {"import": lambda t: run_onnx(rebuilt, t.numpy(), "cpu")}, (3, 64, 64),
+            batch=1)

@@ -358,7 +358,8 @@ def _base(name: str, items: list[Item]) -> str:
 def _inverted(lays: list[Lyr]) -> bool:
     """A depthwise convolution followed by a linear 1×1 projection: an inverted residual."""
     convs = [lay for lay in lays if lay.kind == "conv"]
-    if len(convs) < 2 or not convs[-1].text().startswith("conv1-") or lays[-1].kind != "bn":
+    if len(convs) < 2 or not convs[-1].text().startswith("conv1-") or \
+            lays[-1].kind not in ("bn", "conv"):  # linear: no activation (BN folded or not)
         return False
     dw = convs[-2]
     groups = [p.value for k, p in enumerate(dw.parts) if isinstance(p, Hole)
