@@ -171,8 +171,8 @@ def _make_tree(root: Path, entries: list[tuple[str, str, str]]) -> None:
     (root.parent / "outside.txt").write_text(SECRET)
     for kind, name, target in entries:
         p = root / name
-        if os.path.lexists(p):  # writing a name drawn twice could open a FIFO: a hang
-            continue
+        if os.path.lexists(p):  # the first entry of a name wins: writing a file over a FIFO
+            continue            # made earlier would wait for a reader forever (the test hung)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             if kind == "file":

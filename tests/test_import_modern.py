@@ -9,6 +9,7 @@ PyTorch at 1× and 20× input scale (constants randomized, BN statistics calibra
 
 from __future__ import annotations
 
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -78,7 +79,16 @@ def _dynamo(model: nn.Module, x: torch.Tensor) -> bytes:
     return prog.model_proto.SerializeToString()
 
 
-EXPORTERS = {"legacy": lambda m, x: export(m, x), "dynamo": _dynamo}
+def _opset14(model: nn.Module, x: torch.Tensor) -> bytes:
+    """The legacy exporter before opset 17: LayerNorm as ReduceMean, Sub, Pow, Sqrt, Div…"""
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=14)
+    return buf.getvalue()
+
+
+EXPORTERS = {"legacy": lambda m, x: export(m, x), "dynamo": _dynamo, "legacy-opset14": _opset14}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +98,7 @@ def modern() -> nn.Module:
 
 
 @pytest.mark.parametrize("exporter", sorted(EXPORTERS))
-def test_modern_ops_from_both_exporters(modern: nn.Module, exporter: str) -> None:
+def test_modern_ops_from_each_exporter(modern: nn.Module, exporter: str) -> None:
     x = torch.randn(1, 3, 8, 8)
     r = from_onnx(EXPORTERS[exporter](modern, x), path=f"modern_{exporter}.onnx")
     text = r.text
@@ -103,7 +113,7 @@ def test_modern_ops_from_both_exporters(modern: nn.Module, exporter: str) -> Non
             batch=1)
 
 
-@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+@pytest.mark.parametrize("exporter", ["dynamo", "legacy"])
 def test_vision_transformer_from_both_exporters(tv: object, exporter: str) -> None:
     """nn.MultiheadAttention decomposed by each exporter comes back as one attention layer."""
     torch.manual_seed(0)
@@ -201,3 +211,18 @@ SHAPES = {
     "vit_b_16": ("layers = encoder_layer() ×12", "attention heads=12", "conv_proj = patch16-768"),
     "convnext_tiny": ("layer_scale = layerscale", "conv1-(4*c) +gelu", "conv2-768/2"),
 }
+
+
+def test_torchvision_mobilenet_v2_from_the_dynamo_exporter(tv: object) -> None:
+    """The dynamo exporter folds BN into the convolutions and names nodes node_Conv_3: the
+    module paths come from its metadata, the blocks are the legacy export's."""
+    torch.manual_seed(0)
+    model = prepare(tv.models.mobilenet_v2(weights=None), (3, 64, 64))
+    r = from_onnx(_dynamo(model, torch.randn(1, 3, 64, 64)), path="mobilenet_v2.onnx")
+    for words in ("block inverted(c, c2, stride=1) {", "inverted(96, 24, 2)",
+                  "inverted_res(384) ×3"):
+        assert words in r.text, (words, r.text)
+    assert not r.warnings and r.max_error is not None and r.max_error <= 1e-5
+    rebuilt = r.to_onnx().SerializeToString()
+    compare(model, {"import": lambda t: run_onnx(rebuilt, t.numpy(), "cpu")}, (3, 64, 64),
+            batch=1)

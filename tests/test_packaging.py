@@ -83,3 +83,13 @@ def test_include_a_shipped_library_by_name(installed: Path, tmp_path: Path) -> N
     r = run(installed, "netdsl", "check", "mine.net", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "mine.net: ok (" in r.stdout
+
+
+def test_wheel_ships_every_subpackage(installed: Path, tmp_path: Path) -> None:
+    """Every package of the checkout imports from the wheel (netdsl.importer was missing from
+    setuptools' package list, shipped only as package data)."""
+    packages = sorted(p.parent.relative_to(ROOT).as_posix().replace("/", ".")
+                      for p in (ROOT / "netdsl").rglob("__init__.py"))
+    r = run(installed, "python", "-c", "import importlib; [importlib.import_module(m) for m in "
+            f"{packages!r}]; import netdsl.importer.recognize", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr

@@ -28,7 +28,9 @@ def conv(r: Recognizer, n: Node) -> None:
     d = dims(n.attrs.get("dilations"), 1, nd, "dilations")
     pad = pads(n, nd)
     default = tuple(di * (ki - 1) // 2 if ki % 2 else 0 for ki, di in zip(k, d, strict=True))
-    parts: list[Part] = [f"conv{ksize(k)}-", Hole("c", out)]
+    square = len(set(k)) == 1  # a square kernel may become a block parameter (3×3 or 5×5)
+    parts: list[Part] = ["conv", Hole("k", k[0]), "-"] if square else [f"conv{ksize(k)}-"]
+    parts.append(Hole("c", out))
     parts.append(Hole("s", s[0]) if len(set(s)) == 1 else f" stride={ksize(s)}")
     if pad != default:
         parts.append(f" pad {ksize(pad)}")
@@ -39,6 +41,8 @@ def conv(r: Recognizer, n: Node) -> None:
         parts += [" groups=", Hole("c", groups)]
     has_bias = len(n.inputs) > 2 and bool(n.inputs[2])
     parts.append(" bias on" if has_bias else " bias off")  # `default` lines drop the usual one
+    if square:
+        parts.append(Hole("k", k[0], "opt"))  # ` kernel=k` when it is a block parameter
     tensors = [w] + ([r.const(n.inputs[2], n)] if has_bias else [])
     r.add(n, "conv", parts, [r.src(n.inputs[0])], tensors)
 

@@ -24,10 +24,12 @@ TAKE_TOKENS = {"token", "avgtokens", "flatten"}  # until one of these
 
 @dataclass(frozen=True, slots=True)
 class Hole:
-    """A number of a layer's text that may become a block parameter: channels or a stride."""
+    """A number of a layer's text that may become a block parameter: channels, a stride or a
+    kernel size."""
 
-    kind: str  # "c" (channels, groups, features) or "s" (stride)
+    kind: str  # "c" (channels, groups, features), "s" (stride) or "k" (kernel size)
     value: int
+    role: str = ""  # a kernel has two places: "" in the keyword (conv3), "opt" (kernel=k)
 
 
 Part = str | Hole
@@ -64,6 +66,8 @@ def render_part(p: Part) -> str:
         return p
     if p.kind == "s":
         return "" if p.value == 1 else f"/{p.value}"
+    if p.role == "opt":
+        return ""  # a literal kernel is written in the keyword
     return str(p.value)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .handlers import _fc, _lrn_text
+from .handlers import _fc, _layernorm, _lrn_text
 from .layers import Unsupported
 from .read import Node
 
@@ -145,5 +145,66 @@ def groupnorm(r: Recognizer, n: Node) -> Callable[[], None] | None:
     return act
 
 
+def _last_axis_mean(r: Recognizer, n: Node | None) -> bool:
+    if n is None or n.op != "ReduceMean" or not n.attrs.get("keepdims", 1):
+        return False
+    axes = n.attrs.get("axes")
+    if axes is None and len(n.inputs) > 1:
+        axes = r.consts.get(n.inputs[1])
+    return axes is not None and [int(a) for a in np.asarray(axes).reshape(-1)] == [-1]
+
+
+def layernorm_graph(r: Recognizer, n: Node) -> Callable[[], None] | None:
+    """(x − mean) / √(var + ε) · γ + β over the last axis, as the exporters write LayerNorm
+    before opset 17 (anchored at the shift's Add, or the Div without the affine part)."""
+    end, mul, bias = n, None, None
+    if n.op == "Add":
+        cands = [(r.producing(i, "Mul"), j) for i, j in (n.inputs, n.inputs[::-1])]
+        cands = [(m, j) for m, j in cands if m is not None and r.is_const_like(j)]
+        if len(cands) != 1:
+            return None
+        mul, bias = cands[0]
+        ds = [(r.producing(i, "Div"), j) for i, j in (mul.inputs, mul.inputs[::-1])]
+        ds = [(d, j) for d, j in ds if d is not None and r.is_const_like(j)]
+        if len(ds) != 1:
+            return None
+        div, scale = ds[0]
+    elif n.op == "Div":
+        div, scale = n, None
+    else:
+        return None
+    sub = r.producer.get(div.inputs[0])
+    sq = r.producing(div.inputs[1], "Sqrt")
+    eps_add = sq and r.producing(sq.inputs[0], "Add")
+    if sub is None or sub.op != "Sub" or eps_add is None:
+        return None
+    var_in = [i for i in eps_add.inputs if not r.is_const_like(i)]
+    eps = [r.scalar(i) for i in eps_add.inputs if r.is_const_like(i)]
+    var = r.producing(var_in[0], "ReduceMean") if len(var_in) == 1 else None
+    pw = var and r.producing(var.inputs[0], "Pow")
+    mean = r.producer.get(sub.inputs[1])
+    x = sub.inputs[0]
+    if not (_last_axis_mean(r, var) and _last_axis_mean(r, mean) and pw is not None and
+            pw.inputs[0] == sub.outputs[0] and r.scalar(pw.inputs[1]) == 2.0 and
+            mean.inputs[0] == x and len(eps) == 1 and eps[0] is not None and
+            {id(u) for u in r.users.get(sub.outputs[0], [])} == {id(pw), id(div)} and
+            len(r.users.get(mean.outputs[0], [])) == 1):
+        return None
+    r.absorb(*(m for m in (mean, sub, pw, var, eps_add, sq, div, mul) if m is not None
+               and m is not end))
+
+    def act() -> None:
+        shape = r.shape(x)
+        c = shape[-1] if shape else 0
+        w = r.const(scale, mul).reshape(-1) if mul is not None else np.ones(c, np.float32)
+        b = r.const(bias, n).reshape(-1) if mul is not None else np.zeros(c, np.float32)
+        if shape is None or w.size != c or b.size != c or \
+                (len(shape) > 2 and x not in r.nhwc):
+            raise Unsupported("a normalization over the last axis other than LayerNorm of "
+                              "vectors, tokens or a channels-last map")
+        _layernorm(r, end, x, float(eps[0]), w, b)
+    return act
+
+
 PATTERNS: list[Callable[[Recognizer, Node], Callable[[], None] | None]] = [
-    lrn_pattern, matmul_add, shuffle, groupnorm]
+    lrn_pattern, matmul_add, shuffle, groupnorm, layernorm_graph]

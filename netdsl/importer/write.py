@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .fold import Blocks, Renderer, Writer, fold_runs
+from .blocks import Blocks, Writer, fold_runs
+from .fold import Renderer
 from .read import Graph
 from .recognize import Lyr, Net
 from .structure import Item, layers_of
