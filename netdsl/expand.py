@@ -151,12 +151,15 @@ class Expander:
         if len(self.graph) + len(self.unknown) >= MAX_LAYERS:
             raise NetdslLimitError(f"the network expands past {MAX_LAYERS:,} layers", loc,
                                    hint="netdsl refuses specs that expand past this size")
-        if name and name.isdigit() and f"{scope.prefix}{name}" in self.names.taken:
-            raise NetdslError(f"position {name} of '{scope.prefix[:-1] or 'the network'}' is "
-                              "already taken", loc, hint="a sequence [ … ] numbers its layers "
-                              "in order: leave the number out, or give a later one")
+        if name and name.isdigit():
+            self.position(scope, name, loc)
         full = (self.names.given(scope, name) if name else
                 self.names.layer(scope, base or op.name))
+        clash = self.names.clash(full)
+        if clash is not None:
+            raise NetdslError(f"'{clash}' names both a layer and a scope of layers", loc,
+                              hint="rename one of them: a layer (a PyTorch module of its own) "
+                                   "cannot hold other layers")
         if op.arity is not None and len(inputs) != op.arity:
             raise NetdslError(f"{op.name} takes {op.arity} input(s), got {len(inputs)}", loc)
         if op.arity is None and len(inputs) < 2:
@@ -188,6 +191,14 @@ class Expander:
                 self.warnings.append(w)
         self.graph.add(Layer(full, op.name, inputs, attrs, loc, out, aux))
         return full
+
+    def position(self, scope: Scope, name: str, loc: SourceLoc | None) -> None:
+        """Claim position ``name`` (``3 = FC-768``) of ``scope``: refused when a layer, a
+        block call or a group holds it already."""
+        if self.names.used(f"{scope.prefix}{name}"):
+            raise NetdslError(f"position {name} of '{scope.prefix[:-1] or 'the network'}' is "
+                              "already taken", loc, hint="a sequence [ … ] numbers its layers "
+                              "in order: leave the number out, or give a later one")
 
     def _name_operands(self, e: NetdslShapeError, inputs: tuple[str, ...],
                        labels: tuple[str, ...] | None) -> NetdslError:
@@ -266,6 +277,9 @@ class Expander:
             if target is None or single:
                 sub, name = scope, target
             else:
+                if target.isdigit() and i == 0:  # `0 = (…)`, `1 = b()`: a position claimed
+                    self.position(scope, target, st.loc)
+                    self.names.scopes.add(f"{scope.prefix}{target}.")
                 sub, name = scope.child(target if n == 1 or indexed else f"{target}.{i}"), None
             out = self.unit(st.unit, xs if i == 0 else (out,), scope, sub, name,
                             copy_env(env, i) if st.repeat is not None else env, aux,

@@ -40,6 +40,9 @@ class Names:
 
     def __init__(self) -> None:
         self.taken: set[str] = set()  # every layer name handed out
+        # every scope that holds a layer ("layer1.", "layer1.0."): a layer cannot be one too,
+        # its name is a PyTorch submodule that cannot hold others
+        self.holders: set[str] = set()
         self.scopes: set[str] = set()  # scope prefixes handed out by `child`
         self._layer: dict[str, int] = {}  # prefix+base -> last number given by `layer`
         self._given: dict[str, int] = {}  # prefix+name -> last suffix given by `given`
@@ -50,7 +53,7 @@ class Names:
         the next position in a sequence."""
         if scope.numbered:
             full = f"{scope.prefix}{self.index(scope)}"
-            self.taken.add(full)
+            self.take(full)
             return full
         key = f"{scope.prefix}{base}"  # another Scope with this prefix may have numbered it on
         while True:
@@ -59,30 +62,48 @@ class Names:
                 k = self._layer[key] + 1
             scope.counters[base] = k
             full = f"{scope.prefix}{base}{k}"
-            if full not in self.taken:
+            if not self.used(full):
                 self._layer[key] = max(k, self._layer.get(key, 0))
-                self.taken.add(full)
+                self.take(full)
                 return full
 
     def given(self, scope: Scope, name: str) -> str:
         """A layer the spec names: ``name``, or ``name2``, … when that is taken."""
         key = full = f"{scope.prefix}{name}"
-        k = self._given.get(key, 1) if full in self.taken else 1
-        while full in self.taken:
+        k = self._given.get(key, 1) if self.used(full) else 1
+        while self.used(full):
             k += 1
             full = f"{scope.prefix}{name}{k}"
         self._given[key] = k
-        self.taken.add(full)
+        self.take(full)
         return full
+
+    def used(self, full: str) -> bool:
+        """Whether ``full`` names a layer or a scope already."""
+        return full in self.taken or f"{full}." in self.holders or f"{full}." in self.scopes
+
+    def take(self, full: str) -> None:
+        self.taken.add(full)
+        parts = full.split(".")
+        self.holders.update(".".join(parts[:i]) + "." for i in range(1, len(parts)))
+
+    def clash(self, full: str) -> str | None:
+        """A layer named ``full`` would hold layers, or sit inside one: the name in both
+        roles (a layer cannot be a scope of layers; the spec named a layer like a scope)."""
+        if f"{full}." in self.holders:
+            return full
+        parts = full.split(".")
+        return next((p for p in (".".join(parts[:i]) for i in range(1, len(parts)))
+                     if p in self.taken), None)
 
     def child(self, scope: Scope, base: str, numbered: bool = False) -> Scope:
         """A child scope named ``base`` (``base2``, … when taken; ``base1``, … if numbered)."""
         k = 1
         name = f"{base}1" if numbered else base
         key = f"{scope.prefix}{base}"
-        if f"{scope.prefix}{name}." in self.scopes:  # resume after the last one handed out
+        if self.used(f"{scope.prefix}{name}"):  # resume after the last one handed out
             k = self._child.get(key, 1)
-        while f"{scope.prefix}{name}." in self.scopes:
+        while self.used(f"{scope.prefix}{name}"):
             k += 1
             name = f"{base}{k}"
         self._child[key] = k
@@ -93,7 +114,7 @@ class Names:
         """The next position of a sequence (or of the block calls of a named group) that no
         layer or scope has taken (`0 = …` names one itself)."""
         k = scope.counters.get("", 0)  # "": the sequential index
-        while f"{scope.prefix}{k}" in self.taken or f"{scope.prefix}{k}." in self.scopes:
+        while self.used(f"{scope.prefix}{k}"):
             k += 1
         scope.counters[""] = k + 1
         return str(k)
@@ -105,5 +126,7 @@ class Names:
             self.scopes.add(f"{scope.prefix}{name}.")
             return name
         k = scope.counters.get(block, 0) + 1
+        while self.used(f"{scope.prefix}{block}{k}"):  # `b1 = conv3-8` named a layer b1
+            k += 1
         scope.counters[block] = k
         return f"{block}{k}"

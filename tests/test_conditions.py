@@ -321,3 +321,33 @@ def test_i_outside_a_repetition_says_where_it_is_defined(text: str) -> None:
     # and the hint works: a block parameter named i takes the index
     net = load("input 3x8x8\nblock b(i) { conv1-(8 + i) }\nb(i) ×2\n")
     assert [r.shape[1] for r in net.layers()] == [8, 9]
+
+
+@pytest.mark.parametrize("body", [
+    "x = [0 = conv3-8; 0 = b()]", "x = [0 = b(); 0 = conv3-8]",
+    "x = [0 = (conv3-8); 0 = (conv3-8)]", "x = [b(); 0 = b()]", "x = [0 = conv3-8; 0 = relu]"])
+def test_a_position_given_twice_is_refused_whatever_holds_it(body: str) -> None:
+    """A position held by a block call or a group was given again silently: the two merged
+    into one scope, or a layer x.0 held x.0.conv1 (emit refused what check had passed)."""
+    e = error(f"input 3x8x8\nblock b() {{ conv3-8 }}\n{body}\n")
+    assert e.message == "position 0 of 'x' is already taken" and e.loc.line == 3
+    assert e.loc.col >= body.rindex("0 =") + 1  # at the statement or its layer
+
+
+@pytest.mark.parametrize(("body", "names"), [
+    ("x = (conv3-8)\nx = conv3-8", ["x.conv1", "x2"]),  # a layer after the scope: renamed
+    ("b1 = conv3-8\nb()", ["b1", "b2.conv1"]),  # an unnamed call skips the layer's name
+    ("x = [0 = (relu); conv3-8]", ["x.0.relu1", "x.1"]),  # the group holds position 0
+])
+def test_a_name_is_a_layer_or_a_scope_never_both(body: str, names: list[str]) -> None:
+    net = load(f"input 3x8x8\nblock b() {{ conv3-8 }}\n{body}\n")
+    assert [r.name for r in net.layers()] == names
+    pytest.importorskip("torch")
+    keys = netdsl.to_torch(net).state_dict()  # the module builds, each conv under its name
+    assert {k.rsplit(".", 1)[0] for k in keys} == {n for n in names if "relu" not in n}
+
+
+def test_a_layer_cannot_hold_a_scope() -> None:
+    e = error("input 3x8x8\nx = conv3-8\nx = (conv3-8)\n")
+    assert e.message == "'x' names both a layer and a scope of layers"
+    assert (e.loc.line, e.loc.col) == (3, 6) and "rename one of them" in (e.hint or "")
