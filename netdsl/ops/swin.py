@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
-
 from ..errors import NetdslError, SourceLoc
 from ..limits import MAX_WINDOW
 from ..shape import Layout, Shape
 from . import OpDef, TensorSpec, TorchCode, opt, register
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..codegen.onnx import OnnxBuilder
 
 GRID = frozenset({Layout.GRID})
@@ -108,6 +108,8 @@ def geometry(a: WindowAttrs, x: Shape) -> Geometry:
 
 def relative_position_index(wh: int, ww: int) -> np.ndarray:
     """(L·L,) rows of the bias table for every pair of tokens in a window (torchvision's)."""
+    import numpy as np  # here: `netdsl check` does not import numpy (its start-up time)
+
     coords = np.stack(np.meshgrid(np.arange(wh), np.arange(ww), indexing="ij")).reshape(2, -1)
     rel = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0)
     return ((rel[..., 0] + wh - 1) * (2 * ww - 1) + rel[..., 1] + ww - 1).reshape(-1)
@@ -117,6 +119,8 @@ def shift_regions(g: Geometry) -> np.ndarray:
     """(windows, L): the region of the shifted grid each token of each window comes from
     (torchvision's attention mask ids, slice for slice). Tokens of different regions were
     brought together by the cyclic shift: their attention is masked with −100."""
+    import numpy as np
+
     m = np.zeros((g.ph, g.pw), np.float32)
     count = 0
     for h0, h1 in ((0, -g.wh), (-g.wh, -g.sh), (-g.sh, None)):
