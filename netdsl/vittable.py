@@ -84,13 +84,18 @@ def vit_row(net: Network, label: str | None = None) -> VitRow:
         hidden.append(d)
         mlp.append(max(widths, default=d))
         heads.append(a.attrs.heads)
-    return VitRow(label or net.header.title or net.name, len(att), _distinct(hidden),
-                  _distinct(mlp), _distinct(heads), net.params - head_params(net, att))
+    # a stage: a run of blocks alike in D, MLP size and heads (Swin-T's 2, 2, 6, 2 blocks)
+    stages = [t for i, t in enumerate(zip(hidden, mlp, heads, strict=True))
+              if i == 0 or t != (hidden[i - 1], mlp[i - 1], heads[i - 1])]
+    return VitRow(label or net.header.title or net.name, len(att),
+                  *(_per_stage([s[c] for s in stages]) for c in range(3)),
+                  net.params - head_params(net, att))
 
 
-def _distinct(values: list[int]) -> str:
-    """``768``, or ``96, 192, 384, 768`` for values that change from stage to stage."""
-    return ", ".join(str(v) for v in dict.fromkeys(values))
+def _per_stage(values: list[int]) -> str:
+    """``768`` when every stage agrees, else each stage's value in order (``96, 192, 384,
+    768``; heads ``3, 6, 3`` keep the stage that returns to 3)."""
+    return str(values[0]) if len(set(values)) == 1 else ", ".join(map(str, values))
 
 
 def build_vit_table(nets: Sequence[Network], labels: Sequence[str] | None = None

@@ -48,3 +48,14 @@ def test_stages_of_a_hierarchical_transformer_each_get_their_value() -> None:
     assert row.cells()[1:5] == ("12", "96, 192, 384, 768", "384, 768, 1536, 3072",
                                 "3, 6, 12, 24")
     assert row.params == 28_288_354 - (768 * 1000 + 1000)  # without the classifier head
+
+
+def test_a_value_that_returns_to_an_earlier_one_keeps_its_stage() -> None:
+    """Heads 3, 6, 3 over three stages printed '3, 6' (distinct values, not stages), so the
+    columns no longer lined up with the stages."""
+    net = netdsl.loads("input 3x52x44\nconv4-24/4\ngrid\nwattention heads=3 window=7\n"
+                       "patchmerge\nwattention heads=6 window=7\npatchmerge\n"
+                       "wattention heads=3 window=7\nwattention heads=3 window=7\n"
+                       "avgtokens\nFC-10\n", "t.net")
+    row = build_vit_table([net])[0]
+    assert row.cells()[1:5] == ("4", "24, 48, 96", "24, 48, 96", "3, 6, 3")
