@@ -147,8 +147,49 @@ def _skip(text: str, i: int, depth: int) -> tuple[int, str | None]:
     return n, None
 
 
+# Other languages' spellings, by the text where the error is: a hint that names netdsl's own
+_SLIPS = [
+    (re.compile(r"=[<>]"), "write '>=' or '<=' (the '=' second)"),
+    (re.compile(r"<>"), "write '!=' for 'not equal'"),
+    (re.compile(r"&&?"), "write 'and'"),
+    (re.compile(r"\|\|"), "write 'or'"),
+    (re.compile(r"!(?!=)"), "write 'not'"),
+    (re.compile(r"elif\b"), "write 'else if'"),
+    (re.compile(r"\*\*|\^"), "there is no power operator: write the product, 'c*c'"),
+]
+_IF = re.compile(r"\s*(?:[;}]\s*)*(?:else\s+)?if\b")
+
+
+def _slip(src: SourceFile, line: int, col: int, expected: Any) -> str | None:
+    """A hint for another language's spelling at ``line``:``col`` (``if c = 1``, ``&&``)."""
+    text = src.line(line)
+    rest = text[col - 1:]
+    before = text[col - 2:] if col > 1 else ""  # the error can be at a pair's second sign
+    for pattern, hint in _SLIPS:
+        if pattern.match(rest) or (before[:2] in ("<>", "**") and pattern.match(before)):
+            return hint
+    if re.match(r"\s*(?:[;}]\s*)*elif\b", text):
+        return "write 'else if'"
+    m = _IF.match(text)
+    if m and m.end() < col - 1 and "{" not in text[:col - 1]:  # in an if's condition
+        if rest.startswith("="):
+            return "compare with '==': 'if s == 1 { … }'"
+        if rest.startswith(":") or (expected and "LBRACE" in expected):
+            return "the body of 'if' is in braces: 'if s == 1 { relu } else { … }'"
+    return None
+
+
 def syntax_error(e: UnexpectedInput, src: SourceFile) -> NetdslError:
     line, col = max(1, e.line or 1), max(1, e.column or 1)
+    error = _syntax_error(e, src, line, col)
+    slip = _slip(src, line, col, getattr(e, "expected", None) or getattr(e, "allowed", None))
+    if slip is not None and error.loc is not None and (error.loc.line, error.loc.col) == \
+            (line, col):  # not an error placed elsewhere (a misplaced else)
+        error.hint = slip
+    return error
+
+
+def _syntax_error(e: UnexpectedInput, src: SourceFile, line: int, col: int) -> NetdslError:
     if isinstance(e, UnexpectedCharacters):
         ch = src.line(line)[col - 1: col] or "?"
         hint = _expect_hint(e.allowed)

@@ -351,3 +351,23 @@ def test_a_layer_cannot_hold_a_scope() -> None:
     e = error("input 3x8x8\nx = conv3-8\nx = (conv3-8)\n")
     assert e.message == "'x' names both a layer and a scope of layers"
     assert (e.loc.line, e.loc.col) == (3, 6) and "rename one of them" in (e.hint or "")
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ("if c = 1 { relu }", "compare with '=='"),
+    ("if c == 1 relu", "the body of 'if' is in braces"),
+    ("if c > 1: relu", "the body of 'if' is in braces"),
+    ("if c => 1 { relu }", "write '>=' or '<='"),
+    ("if c <> 1 { relu }", "write '!='"),
+    ("if c != 1 && c != 2 { relu }", "write 'and'"),
+    ("if !(c > 1) { relu }", "write 'not'"),
+    ("elif c == 1 { relu }", "write 'else if'"),
+    ("if c > 1 { relu } elif c > 0 { relu6 }", "write 'else if'"),
+    ("conv3-(c ** 2)", "no power operator"),
+    ("conv3-(c ^ 2)", "no power operator"),
+])
+def test_other_languages_spellings_get_netdsls_own(line: str, hint: str) -> None:
+    """A newcomer's Python/C spelling in a condition got the parser's list of expected tokens
+    (a dead end); the hint names netdsl's spelling, on the error's own line."""
+    e = error(f"param c = 2\ninput 3x8x8\n{line}\n")
+    assert e.loc.line == 3 and hint in (e.hint or ""), e.hint
