@@ -34,6 +34,10 @@ def evaluate(e: A.Expr, env: Env) -> Any:
                 raise NetdslError(f"'{n}' is a layer, not a value", loc,
                                   hint="arguments and sizes are numbers, params or block "
                                        "parameters; a block body can contain the layer itself")
+            if n.lower() in ("true", "false"):  # a newcomer's boolean literal
+                raise NetdslError(f"unknown name '{n}': netdsl has no true/false values", loc,
+                                  hint="use a number and compare it: 'param se = 1', then "
+                                       "'if se == 1 { … }' (a comparison is true or false)")
             if n == "i":  # the repetition index: only where a statement is repeated
                 raise NetdslError("unknown name 'i': no repetition here", loc,
                                   hint="'i' is the copy's index in a repeated statement's own "

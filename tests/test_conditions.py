@@ -371,3 +371,11 @@ def test_other_languages_spellings_get_netdsls_own(line: str, hint: str) -> None
     (a dead end); the hint names netdsl's spelling, on the error's own line."""
     e = error(f"param c = 2\ninput 3x8x8\n{line}\n")
     assert e.loc.line == 3 and hint in (e.hint or ""), e.hint
+
+
+@pytest.mark.parametrize("text", ["param se = true\ninput 3x8x8\nif se == 1 { relu }\n",
+                                  "input 3x8x8\nif False { relu }\n"])
+def test_true_and_false_are_not_values_and_the_hint_says_what_is(text: str) -> None:
+    e = error(text)
+    assert e.message.endswith("netdsl has no true/false values")
+    assert "'if se == 1 { … }'" in (e.hint or "")
