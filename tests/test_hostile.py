@@ -289,9 +289,14 @@ def test_killed_compile_leaves_the_previous_model_and_no_temporary(tmp_path: Pat
         pytest.skip("compile finished before it could be interrupted")
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
-    assert p.returncode != 0 and "Traceback" not in err
-    assert target.read_bytes() == b"previous model"
+    assert "Traceback" not in err
     assert [q.name for q in tmp_path.iterdir()] == ["model.onnx"]
+    data = target.read_bytes()
+    if data == b"previous model":
+        assert p.returncode != 0
+    else:  # on a loaded machine the signal can land after the rename: then the model is whole
+        onnx = pytest.importorskip("onnx")
+        onnx.checker.check_model(onnx.load_from_string(data))
 
 
 @pytest.mark.skipif(not _has_command("compile"), reason="no `netdsl compile` on this branch")
