@@ -30,12 +30,6 @@ BIG = 50_000_000  # parameters past which a spec's round trip skips the onnxrunt
 DEEP = 1000  # layers past which too (the deep CIFAR ResNets): both keep the suite's time low
 
 
-# Ops the importer does not recognize yet, so specs that use them are skipped, saying which:
-# the Swin Transformer's window ops (grid, windowed attention, patch merging) landed after the
-# importer's vocabulary. Every other op netdsl writes comes back.
-NOT_YET = {"grid", "wattention", "patchmerge"}
-
-
 # Imports that are right but not yet as compact as the hand-written spec.
 LONGER = {"mobilenet_v3_large": "imports to 74 lines: its ReLU and hard-swish bottlenecks, with "
                                 "and without SE, are separate blocks (as in the hand-written "
@@ -58,9 +52,6 @@ def _summary(net: netdsl.Network) -> tuple:
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
 def test_spec_round_trip(spec: Path) -> None:
     net = netdsl.load(spec)
-    new = sorted(NOT_YET & {lay.op for lay in net.graph.layers()})
-    if new:
-        pytest.skip(f"the importer does not recognize {', '.join(new)} yet")
     big = net.params > BIG or len(net.layers()) > DEEP
     r = from_onnx(to_onnx(net), path=f"{net.name}.onnx", verify=not big)
     assert _summary(r.network) == _summary(net)

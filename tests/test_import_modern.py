@@ -150,6 +150,9 @@ ZOO: dict[str, tuple[tuple[int, int, int], dict]] = {
     "convnext_tiny": ((3, 64, 64), {}),
     "inception_v3": ((3, 75, 75), {"aux_logits": False, "init_weights": False}),
     "vit_b_16": ((3, 32, 32), {"image_size": 32}),
+    # 28×28 → 14×14 → 7×7 → 4×4 grids: shifted windows, then one unshifted window, and an
+    # odd grid padded by patch merging
+    "swin_t": ((3, 112, 112), {}),
 }
 
 
@@ -210,6 +213,8 @@ SHAPES = {
                      "inverted(96, 24, 2)", "inverted_res(384) ×3"),
     "vit_b_16": ("layers = encoder_layer() ×12", "attention heads=12", "conv_proj = patch16-768"),
     "convnext_tiny": ("layer_scale = layerscale", "conv1-(4*c) +gelu", "conv2-768/2"),
+    "swin_t": ("wattention heads=c window=7 shift=shift", "conv4-96/4", "grid", "patchmerge",
+               "res_block(12) ×6", "map"),
 }
 
 

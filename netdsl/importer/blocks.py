@@ -86,6 +86,8 @@ def _parametrize(name: str, key: tuple, group: list[Instance]) -> Block:
             if pkind != kinds[h]:
                 continue
             base = cols[ph]
+            if 0 in col or 0 in base:
+                continue
             if all(c % b == 0 for c, b in zip(col, base, strict=True)):
                 ratios = {c // b for c, b in zip(col, base, strict=True)}
                 if len(ratios) == 1:
@@ -98,14 +100,16 @@ def _parametrize(name: str, key: tuple, group: list[Instance]) -> Block:
                     break
         if expr is None:
             n = sum(1 for p in params if p[1] == kinds[h]) + 1
-            expr = {"c": "c", "k": "k", "s": "stride"}[kinds[h]] + ("" if n == 1 else str(n))
+            expr = {"c": "c", "k": "k", "s": "stride", "shift": "shift"}[kinds[h]] + \
+                ("" if n == 1 else str(n))
             params.append((expr, kinds[h], h))
         by_col[col] = expr
         exprs[h] = expr
     names = [p[0] for p in params]
     defaults = {}
-    for pname, pkind, h in reversed(params):  # trailing strides default to their usual value
-        if pkind != "s":
+    # trailing strides and shifts default to their usual value
+    for pname, pkind, h in reversed(params):
+        if pkind not in ("s", "shift"):
             break
         defaults[pname] = Counter(cols[h]).most_common(1)[0][0]
     if len(names) == 1 and names[0] == "c2":
@@ -144,6 +148,7 @@ class Writer:
                     e = exprs[counter[0]] if exprs is not None else None
                     counter[0] += 1
                     out.append(render_part(t) if e is None else f"/{e}" if t.kind == "s" else
+                               f" shift={e}" if t.kind == "shift" else
                                "" if t.kind == "k" and not t.role else
                                f" kernel={e}" if t.kind == "k" else e)
                 elif isinstance(t, Instance):
@@ -153,7 +158,11 @@ class Writer:
                     out.append(self.call(t, sub, i))
                 elif isinstance(t, Stage):
                     calls = texts(t.calls, i)
-                    out.append(calls[0] if len(calls) == 1 else "(" + "; ".join(calls) + ")")
+                    if len(calls) > 1 and any("\n" in c for c in calls):  # one per line
+                        calls = [c.replace("\n", "\n" + INDENT) for c in calls]
+                        out.append("(" + "".join(f"\n{i}{INDENT}{c}" for c in calls) + f"\n{i})")
+                    else:
+                        out.append(calls[0] if len(calls) == 1 else "(" + "; ".join(calls) + ")")
                 elif isinstance(t, Body):
                     out.append("".join(f"\n{i}{INDENT}{x}" for x in texts(t.stmts, i + INDENT))
                                + f"\n{i}")

@@ -309,11 +309,19 @@ def split(r: Recognizer, n: Node) -> None:
 
 
 def transpose(r: Recognizer, n: Node) -> None:
-    """A map to channels-last and back (ConvNeXt's permutes around LayerNorm and Linear)."""
+    """A map to channels-last and back: ConvNeXt's permutes around LayerNorm and Linear, or
+    a token grid (Swin's, ``grid.opens_grid``) and back to a map."""
+    from .grid import opens_grid
+
     x, perm = n.inputs[0], [int(p) for p in n.attrs.get("perm", [])]
     rank = len(perm)
     shape = r.shape(x)
-    if x in r.nhwc and perm == CHANNELS_FIRST.get(rank):
+    if rank == 4 and shape and len(shape) == 3 and r.is_tokens(x) and perm == CHANNELS_FIRST[4]:
+        r.add(n, "map", ["map"], [r.src(x)])
+    elif rank == 4 and shape and len(shape) == 3 and x not in r.nhwc and not r.is_tokens(x) \
+            and perm == CHANNELS_LAST[4] and opens_grid(r, n.outputs[0]):
+        r.add(n, "grid", ["grid"], [r.src(x)])
+    elif x in r.nhwc and perm == CHANNELS_FIRST.get(rank):
         r.value[n.outputs[0]] = r.src(x)  # back to the map it is
         lay = r.layers[r.src(x)]
         lay.value = lay.value or n.outputs[0]
@@ -331,9 +339,10 @@ def layernorm(r: Recognizer, n: Node) -> None:
     shape = r.shape(x)
     axis = int(n.attrs.get("axis", -1))
     rank = len(shape) + 1 if shape is not None else 0
-    if shape is None or axis % rank != rank - 1 or (rank > 3 and x not in r.nhwc):
+    if shape is None or axis % rank != rank - 1 or \
+            (rank > 3 and x not in r.nhwc and not r.is_tokens(x)):
         raise Unsupported("LayerNormalization over other than the last axis of tokens, "
-                          "vectors or a channels-last map")
+                          "vectors, a token grid or a channels-last map")
     c = shape[-1]
     w = r.const(n.inputs[1], n).reshape(-1) if len(n.inputs) > 1 else np.ones(c, np.float32)
     b = r.const(n.inputs[2], n).reshape(-1) if len(n.inputs) > 2 and n.inputs[2] else \
@@ -375,10 +384,10 @@ def layer_scale(r: Recognizer, n: Node) -> None:
 
 def shape_of(r: Recognizer, n: Node) -> None:
     """Shape of a tensor of known size: a constant (the exporters' view arithmetic)."""
-    s = r.shape(n.inputs[0])
-    if s is None or r.g.batch is None:
+    s = r.g.full.get(n.inputs[0])
+    if s is None:
         raise Unsupported("the shape of a tensor whose size is not fixed")
-    full = np.asarray([r.g.batch, *s], dtype=np.int64)
+    full = np.asarray(s, dtype=np.int64)
     lo, hi = n.attrs.get("start", 0), n.attrs.get("end", len(full))
     r.consts[n.outputs[0]] = full[lo:hi]
 

@@ -18,16 +18,18 @@ CHANNELS_FIRST = {3: [0, 2, 1], 4: [0, 3, 1, 2], 5: [0, 4, 1, 2, 3]}
 KEEPS_SHAPE = {"relu", "leakyrelu", "elu", "tanh", "sigmoid", "relu6", "hsigmoid", "hswish",
                "silu", "gelu", "mish", "bn", "layernorm", "groupnorm", "layerscale",
                "pos_embed", "attention", "add", "mul", "shuffle", "softmax", "lrn"}
-MAKE_TOKENS = {"patch", "tokens"}  # a rank-3 value is a token sequence after one of these,
-TAKE_TOKENS = {"token", "avgtokens", "flatten"}  # until one of these
+# a value is a token sequence (rank 3) or grid (rank 4) after one of these, until one of those
+MAKE_TOKENS = {"patch", "tokens", "grid"}
+TAKE_TOKENS = {"token", "avgtokens", "flatten", "map"}
 
 
 @dataclass(frozen=True, slots=True)
 class Hole:
-    """A number of a layer's text that may become a block parameter: channels, a stride or a
-    kernel size."""
+    """A number of a layer's text that may become a block parameter: channels, a stride, a
+    kernel size or a window's shift."""
 
-    kind: str  # "c" (channels, groups, features), "s" (stride) or "k" (kernel size)
+    kind: str  # "c" (channels, groups, features, heads), "s" (stride), "k" (kernel size),
+    # "shift" (a window's cyclic shift)
     value: int
     role: str = ""  # a kernel has two places: "" in the keyword (conv3), "opt" (kernel=k)
 
@@ -66,6 +68,8 @@ def render_part(p: Part) -> str:
         return p
     if p.kind == "s":
         return "" if p.value == 1 else f"/{p.value}"
+    if p.kind == "shift":
+        return "" if p.value == 0 else f" shift={p.value}"
     if p.role == "opt":
         return ""  # a literal kernel is written in the keyword
     return str(p.value)

@@ -199,7 +199,7 @@ def layernorm_graph(r: Recognizer, n: Node) -> Callable[[], None] | None:
         w = r.const(scale, mul).reshape(-1) if mul is not None else np.ones(c, np.float32)
         b = r.const(bias, n).reshape(-1) if mul is not None else np.zeros(c, np.float32)
         if shape is None or w.size != c or b.size != c or \
-                (len(shape) > 2 and x not in r.nhwc):
+                (len(shape) > 2 and x not in r.nhwc and not r.is_tokens(x)):
             raise Unsupported("a normalization over the last axis other than LayerNorm of "
                               "vectors, tokens or a channels-last map")
         _layernorm(r, end, x, float(eps[0]), w, b)

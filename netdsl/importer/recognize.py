@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import NetdslError
-from . import handlers, patterns, tokens
+from . import grid, handlers, patterns, tokens
+from .arrays import FOLD, constant, propagate
 from .functions import match_functions
 from .layers import (
     CHANNELS_FIRST,
@@ -39,7 +40,8 @@ from .layers import (
 from .read import Graph, Node
 
 HANDLERS = handlers.HANDLERS | tokens.HANDLERS
-PATTERNS = tokens.PATTERNS + patterns.PATTERNS  # fused attention before MatMul + Add
+# window attention before the sequences' attention, fused attention before MatMul + Add
+PATTERNS = grid.PATTERNS + tokens.PATTERNS + patterns.PATTERNS
 
 __all__ = ["Hole", "Lyr", "Net", "Part", "Recognizer", "Unsupported", "describe", "recognize",
            "render_part"]
@@ -76,15 +78,6 @@ class Recognizer:
         """A constant, or computed from constants only (a transposed weight): what a pattern
         may treat as a constant before the nodes folding it have run."""
         return not name or name in self.consts or name in self._const_like
-
-    def _find_const_like(self) -> None:
-        """One pass in topological order: values computed from constants only. A Shape is a
-        constant too when the sizes are fixed (the exporters' view arithmetic)."""
-        for n in self.g.nodes:
-            if n.op == "Constant" or (
-                    n.op == "Shape" and self.g.batch is not None and n.inputs[0] in self.g.shapes
-            ) or (n.inputs and n.op != "Shape" and all(self.is_const_like(i) for i in n.inputs)):
-                self._const_like.update(o for o in n.outputs if o)
 
     def src(self, name: str) -> int:
         if name not in self.value:
@@ -160,8 +153,8 @@ class Recognizer:
     def run(self) -> Net:
         for node in self.g.nodes:
             if node.op == "Constant":
-                self.consts[node.outputs[0]] = self.guard(node, _constant, node)
-        self._find_const_like()
+                self.consts[node.outputs[0]] = self.guard(node, constant, node)
+        self._const_like = propagate(self.g, self.consts)
         actions = match_functions(self)  # elementwise functions, the longest first
         for idx, node in enumerate(self.g.nodes):  # other multi-node patterns
             if idx in self.absorbed or idx in actions:
@@ -210,9 +203,7 @@ class Recognizer:
     def fold_constant(self, node: Node) -> None:
         """Shape arithmetic on constants (Identity of a weight, Reshape of a bias)."""
         ins = [self.consts[i] for i in node.inputs if i]
-        if node.op in ("Identity", "Cast"):
-            self.consts[node.outputs[0]] = ins[0]
-        elif node.op in FOLD:
+        if node.op in FOLD:
             self.consts[node.outputs[0]] = np.asarray(FOLD[node.op](node, ins))
         else:
             raise Unsupported("an op computing on constants only: export with constant "
@@ -253,60 +244,6 @@ def _channels_last(node: Node) -> None:
 
 def _unknown(node: Node) -> None:
     raise Unsupported("this op has no netdsl meaning")
-
-
-def _constant(node: Node) -> np.ndarray:
-    from onnx import numpy_helper
-
-    if "value" in node.attrs:
-        return numpy_helper.to_array(node.attrs["value"])
-    for key in ("value_float", "value_int"):
-        if key in node.attrs:
-            return np.asarray(node.attrs[key])
-    for key in ("value_floats", "value_ints"):
-        if key in node.attrs:
-            return np.asarray(node.attrs[key])
-    raise Unsupported("a Constant of a kind netdsl does not read")
-
-
-def _axes(node: Node, ins: list[np.ndarray]) -> tuple[int, ...] | None:
-    axes = node.attrs.get("axes") if len(ins) < 2 else [int(a) for a in ins[1]]
-    return tuple(int(a) for a in axes) if axes is not None else None
-
-
-def _slice(node: Node, ins: list[np.ndarray]) -> np.ndarray:
-    x = ins[0]
-    starts, ends = ins[1], ins[2]
-    axes = ins[3] if len(ins) > 3 else range(len(starts))
-    steps = ins[4] if len(ins) > 4 else [1] * len(starts)
-    index = [slice(None)] * x.ndim
-    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
-        index[int(a)] = slice(int(s), int(e), int(st))
-    return x[tuple(index)]
-
-
-# Shape arithmetic on constants, as the exporters leave it (sizes read with Shape, gathered,
-# concatenated into a Reshape's target): evaluated here, so the Reshape sees a constant.
-FOLD: dict[str, Callable[[Node, list[np.ndarray]], np.ndarray]] = {
-    "Reshape": lambda n, i: i[0].reshape([int(d) if d else i[0].shape[k]
-                                          for k, d in enumerate(i[1])]),
-    "Transpose": lambda n, i: np.transpose(i[0], n.attrs.get("perm")),
-    "Unsqueeze": lambda n, i: np.expand_dims(i[0], _axes(n, i)),
-    "Squeeze": lambda n, i: np.squeeze(i[0], _axes(n, i)),
-    "Gather": lambda n, i: np.take(i[0], i[1].astype(np.int64), axis=int(n.attrs.get("axis", 0))),
-    "Concat": lambda n, i: np.concatenate([np.atleast_1d(x) for x in i],
-                                          axis=int(n.attrs.get("axis", 0))),
-    "Slice": _slice,
-    "Add": lambda n, i: i[0] + i[1], "Sub": lambda n, i: i[0] - i[1],
-    "Mul": lambda n, i: i[0] * i[1],
-    "Div": lambda n, i: i[0] // i[1] if i[0].dtype.kind == "i" else i[0] / i[1],
-    "Sqrt": lambda n, i: np.sqrt(i[0]), "Mod": lambda n, i: np.mod(i[0], i[1]),
-    "Equal": lambda n, i: np.equal(i[0], i[1]), "Where": lambda n, i: np.where(*i),
-    "Max": lambda n, i: np.maximum(i[0], i[1]), "Min": lambda n, i: np.minimum(i[0], i[1]),
-    "ConstantOfShape": lambda n, i: np.full(
-        [int(d) for d in i[0]], _constant(n).reshape(-1)[0] if "value" in n.attrs else 0.0),
-    "Expand": lambda n, i: i[0] * np.ones([int(d) for d in i[1]], dtype=i[0].dtype),
-}
 
 
 def recognize(g: Graph) -> Net:

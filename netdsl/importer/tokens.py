@@ -166,8 +166,10 @@ def reduce_mean(r: Recognizer, n: Node) -> None:
         base.reduce_mean(r, n)
         return
     axes = n.attrs.get("axes") or (list(r.const(n.inputs[1], n)) if len(n.inputs) > 1 else None)
-    if [int(a) for a in axes or []] not in ([1], [-2]) or n.attrs.get("keepdims", 1):
-        raise Unsupported("a mean over a token sequence other than over its tokens")
+    rank = len(r.shape(x) or ()) + 1
+    if sorted(int(a) % rank for a in axes or []) != list(range(1, rank - 1)) or \
+            n.attrs.get("keepdims", 1):
+        raise Unsupported("a mean over a token sequence or grid other than over its tokens")
     r.add(n, "avgtokens", ["avgtokens"], [r.src(x)])
 
 

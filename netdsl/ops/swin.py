@@ -69,6 +69,28 @@ class Grid(OpDef):
         return b.node("Transpose", inputs, name, perm=[0, 2, 3, 1])
 
 
+@register("map", "to_map", "channels_first")
+class GridToMap(OpDef):
+    """An H×W grid of D-feature tokens as a D×H×W map (channels first again, torchvision's
+    ``Permute([0, 3, 1, 2])`` before Swin's average pool, or before a convolution)."""
+
+    accepts = GRID
+    produces = frozenset({Layout.MAP2})
+
+    def layout_hint(self, got: Shape) -> str:
+        return "it turns an H×W token grid back into a map (`grid` makes a grid)"
+
+    def infer(self, a: object, ins: tuple[Shape, ...], loc: SourceLoc | None) -> Shape:
+        return Shape.map(ins[0].features, *ins[0].positions)
+
+    def torch(self, a: object, ins: tuple[Shape, ...]) -> TorchCode:
+        return TorchCode(None, "{0}.permute(0, 3, 1, 2)")
+
+    def onnx(self, b: OnnxBuilder, a: object, name: str, inputs: list[str],
+             ins: tuple[Shape, ...]) -> str:
+        return b.node("Transpose", inputs, name, perm=[0, 3, 1, 2])
+
+
 # ---- (shifted) window attention ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class WindowAttrs:
