@@ -131,6 +131,27 @@ def test_vision_transformer_from_both_exporters(tv: object, exporter: str) -> No
     assert r.network.params == sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+def test_swin_transformer_from_both_exporters(tv: object, exporter: str) -> None:
+    """A small Swin on a 9×9 grid (windows of 4: padded to 12×12, shifted by 2), merged to
+    5×5 (an odd grid padded): torchvision's Slices and Concats from the legacy exporter, the
+    dynamo exporter's own spelling (and its as_strided flatten before the head), both back as
+    `wattention` and `patchmerge`, computing what PyTorch computes at 1× and 20×."""
+    torch.manual_seed(0)
+    swin = tv.models.swin_transformer
+    model = prepare(swin.SwinTransformer([4, 4], 16, [2, 2], [2, 4], [4, 4], num_classes=10),
+                    (3, 36, 36))
+    r = from_onnx(EXPORTERS[exporter](model, torch.randn(1, 3, 36, 36)),
+                  path=f"swin_{exporter}.onnx")
+    for words in ("grid", "wattention heads=c window=4 shift=shift", "patchmerge", "map"):
+        assert words in r.text, (words, r.text)
+    assert not r.warnings and r.max_error is not None and r.max_error <= 1e-5
+    assert r.network.params == sum(p.numel() for p in model.parameters())
+    rebuilt = r.to_onnx().SerializeToString()
+    compare(model, {"import": lambda t: run_onnx(rebuilt, t.numpy(), "cpu")}, (3, 36, 36),
+            batch=1)
+
+
 # ---- torchvision's zoo, exported with the legacy exporter ------------------------------------
 @pytest.fixture(scope="module")
 def tv() -> object:

@@ -10,12 +10,16 @@ elementwise ops by broadcasting), so that a ``Shape`` read of it folds in turn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .layers import Unsupported
 from .read import Graph, Node
+
+if TYPE_CHECKING:
+    from .recognize import Recognizer
 
 
 def constant(node: Node) -> np.ndarray:
@@ -73,6 +77,7 @@ FOLD: dict[str, Callable[[Node, list[np.ndarray]], np.ndarray]] = {
     "ScatterND": lambda n, i: _scatter_nd(i[0], i[1], i[2]),
     "Not": lambda n, i: np.logical_not(i[0]), "Pow": lambda n, i: np.power(i[0], i[1]),
     "Neg": lambda n, i: -i[0], "Identity": lambda n, i: i[0],
+    "Dropout": lambda n, i: i[0],  # inference
     "Cast": lambda n, i: i[0].astype(CAST.get(int(n.attrs.get("to", 1)), i[0].dtype)),
     "Shape": lambda n, i: np.asarray(i[0].shape, np.int64)[
         n.attrs.get("start", 0):n.attrs.get("end", i[0].ndim)],
@@ -156,3 +161,21 @@ def _shape(g: Graph, n: Node, consts: dict[str, np.ndarray]) -> tuple[int, ...] 
     except Exception:  # a shape left unknown is only less help
         return None
     return None
+
+
+def move(r: Recognizer, nodes: Iterable[Node], x: str, value: np.ndarray
+         ) -> dict[str, np.ndarray]:
+    """The values the data-movement ``nodes`` compute when ``x`` holds ``value``."""
+    vals = {x: value}
+    for n in nodes:
+        ins = [vals[i] if i in vals else r.consts[i] if i in r.consts else None
+               for i in n.inputs]
+        while ins and ins[-1] is None and not n.inputs[len(ins) - 1]:
+            ins.pop()  # trailing optional inputs left out
+        if any(v is None for v in ins) or n.op not in FOLD:
+            raise Unsupported(f"a {n.op} moving values in a way netdsl cannot follow")
+        try:
+            vals[n.outputs[0]] = np.asarray(FOLD[n.op](n, ins))
+        except (ValueError, IndexError, TypeError) as e:
+            raise Unsupported(f"a {n.op} that netdsl cannot follow ({e})") from None
+    return vals

@@ -16,14 +16,14 @@ relative position bias and the shift mask from the constants added to the attent
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..ops.swin import Geometry, WindowAttrs, geometry, relative_position_index, shift_regions
 from ..shape import Shape
-from .arrays import FOLD
+from .arrays import move
 from .layers import CHANNELS_FIRST, Hole, Part, Unsupported
 from .read import Node
 
@@ -65,25 +65,6 @@ def opens_grid(r: Recognizer, value: str) -> bool:
 
 
 # ---- evaluating data movement ---------------------------------------------------------------
-def move(r: Recognizer, nodes: Iterable[Node], x: str, value: np.ndarray) -> dict[str, np.ndarray]:
-    """The values the data-movement ``nodes`` compute when ``x`` holds ``value``."""
-    vals = {x: value}
-    for n in nodes:
-        ins = [vals[i] if i in vals else r.consts[i] if i in r.consts else None
-               for i in n.inputs]
-        while ins and ins[-1] is None and not n.inputs[len(ins) - 1]:
-            ins.pop()  # trailing optional inputs left out
-        if any(v is None for v in ins) or n.op not in FOLD and n.op not in ("Identity",
-                                                                            "Dropout"):
-            raise Unsupported(f"a {n.op} moving the grid's values in a way netdsl cannot follow")
-        try:
-            vals[n.outputs[0]] = ins[0] if n.op in ("Identity", "Dropout") else \
-                np.asarray(FOLD[n.op](n, ins))
-        except (ValueError, IndexError, TypeError) as e:
-            raise Unsupported(f"a {n.op} on the grid that netdsl cannot follow ({e})") from None
-    return vals
-
-
 def numbered(h: int, w: int, d: int) -> np.ndarray:
     """(1, H, W, D): every element its own number from 1 (0 is padding)."""
     return np.arange(1, h * w * d + 1, dtype=np.float64).reshape(1, h, w, d)

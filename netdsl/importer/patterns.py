@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .arrays import move
 from .handlers import _fc, _layernorm, _lrn_text
 from .layers import Unsupported
 from .read import Node
@@ -206,5 +207,38 @@ def layernorm_graph(r: Recognizer, n: Node) -> Callable[[], None] | None:
     return act
 
 
+def flattening(r: Recognizer, n: Node) -> tuple[Node, Callable[[], None]] | None:
+    """Reshapes and gathers by constant indices that, together, flatten a value to (N, F)
+    keeping its order (the dynamo exporter's ``as_strided``: all to one axis, a Gather, a
+    Reshape): a flatten, anchored at the chain's first node, added at its last."""
+    if n.op != "Reshape" or r.is_const_like(n.inputs[0]) or \
+            (p := r.producer.get(n.inputs[0])) is not None and p.op in FLATTENS:
+        return None
+    chain, cur = [n], n.outputs[0]
+    while (u := r.single_user(cur)) is not None and u.op in FLATTENS and u.inputs[0] == cur \
+            and all(r.is_const_like(i) for i in u.inputs[1:]):
+        chain.append(u)
+        cur = u.outputs[0]
+    x, xs, ys = n.inputs[0], r.g.full.get(n.inputs[0]), r.g.full.get(cur)
+    if len(chain) < 2 or xs is None or ys is None or ys != (xs[0], int(np.prod(xs[1:]))):
+        return None
+    end = chain[-1]
+    r.absorb(*chain[:-1])
+
+    def act() -> None:
+        ids = np.arange(int(np.prod(xs)), dtype=np.float64)
+        if not np.array_equal(move(r, chain, x, ids.reshape(xs))[cur], ids.reshape(ys)):
+            raise Unsupported("reshapes and gathers that reorder the values: netdsl flattens "
+                              "only in order")
+        if cur != r.g.output and all(u.op in ("Gemm", "MatMul") for u in r.users.get(cur, [])):
+            r.alias(end, x, cur)  # netdsl's FC flattens its input itself
+        else:
+            r.add(end, "flatten", ["flatten"], [r.src(x)], out=cur)
+    return end, act
+
+
+FLATTENS = {"Reshape", "Gather", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
+
+
 PATTERNS: list[Callable[[Recognizer, Node], Callable[[], None] | None]] = [
-    lrn_pattern, matmul_add, shuffle, groupnorm, layernorm_graph]
+    lrn_pattern, matmul_add, shuffle, groupnorm, layernorm_graph, flattening]
