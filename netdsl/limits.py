@@ -29,5 +29,7 @@ MAX_ELEMENTS = 1 << 40  # elements of one activation tensor, per image
 MAX_PARAMS = 1 << 36  # parameters of one layer
 MAX_NESTING = 50  # groups, constructs and block calls nested inside each other while expanding
 MAX_WINDOW = 64  # side of an attention window: its relative position bias pairs M² tokens
+MAX_FOLD_ELEMENTS = 1 << 24  # elements of one array `import` computes with numpy (a folded
+# constant, a shape found by evaluation, a data movement checked on element numbers)
 MAX_DENSE_UNITS = 256  # units of one dense block (each reads all before it: quadratic)
 MAX_ESTIMATE_STEPS = 200_000  # past this the estimate stops early (the expansion still counts)

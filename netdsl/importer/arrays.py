@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..limits import MAX_FOLD_ELEMENTS
 from .layers import Unsupported
 from .read import Graph, Node
 
@@ -71,9 +72,12 @@ FOLD: dict[str, Callable[[Node, list[np.ndarray]], np.ndarray]] = {
     "Equal": lambda n, i: np.equal(i[0], i[1]), "Where": lambda n, i: np.where(*i),
     "Max": lambda n, i: np.maximum(i[0], i[1]), "Min": lambda n, i: np.minimum(i[0], i[1]),
     "ConstantOfShape": lambda n, i: np.full(
-        [int(d) for d in i[0]], constant(n).reshape(-1)[0] if "value" in n.attrs else 0.0),
-    "Expand": lambda n, i: i[0] * np.ones([int(d) for d in i[1]], dtype=i[0].dtype),
-    "Pad": lambda n, i: _pad(n, i), "Range": lambda n, i: np.arange(i[0], i[1], i[2]),
+        _bounded(i[0]), constant(n).reshape(-1)[0] if "value" in n.attrs else 0.0),
+    "Expand": lambda n, i: i[0] * np.ones(_bounded(np.broadcast_shapes(
+        i[0].shape, tuple(int(d) for d in i[1]))), dtype=i[0].dtype),
+    "Pad": lambda n, i: _pad(n, i),
+    "Range": lambda n, i: np.arange(i[0], i[1], i[2]) if _bounded(
+        [max(0, int(np.ceil((float(i[1]) - float(i[0])) / float(i[2]))))]) else None,
     "ScatterND": lambda n, i: _scatter_nd(i[0], i[1], i[2]),
     "Not": lambda n, i: np.logical_not(i[0]), "Pow": lambda n, i: np.power(i[0], i[1]),
     "Neg": lambda n, i: -i[0], "Identity": lambda n, i: i[0],
@@ -84,6 +88,16 @@ FOLD: dict[str, Callable[[Node, list[np.ndarray]], np.ndarray]] = {
 }
 
 
+def _bounded(dims: object) -> list[int]:
+    """Sizes of an array about to be made, refused past MAX_FOLD_ELEMENTS (a model from a
+    stranger may ask for any size)."""
+    shape = [int(d) for d in np.asarray(dims).reshape(-1)]
+    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=object)) > MAX_FOLD_ELEMENTS:
+        raise Unsupported(f"a constant of shape {shape}: over the {MAX_FOLD_ELEMENTS:,} "
+                          "elements netdsl folds")
+    return shape
+
+
 def _pad(n: Node, ins: list[np.ndarray]) -> np.ndarray:
     x = ins[0]
     p = [int(v) for v in (ins[1] if len(ins) > 1 else n.attrs.get("pads", []))]
@@ -91,13 +105,13 @@ def _pad(n: Node, ins: list[np.ndarray]) -> np.ndarray:
     if (n.attrs.get("mode", b"constant") not in (b"constant", "constant") or len(ins) > 3
             or any(v < 0 for v in p) or len(p) != 2 * x.ndim):
         raise Unsupported("a padding other than with a constant on every axis")
+    _bounded([s + a + b for s, a, b in zip(x.shape, p[:x.ndim], p[x.ndim:], strict=True)])
     return np.pad(x, list(zip(p[:x.ndim], p[x.ndim:], strict=True)), constant_values=fill)
 
 
 def _scatter_nd(x: np.ndarray, index: np.ndarray, updates: np.ndarray) -> np.ndarray:
     out = x.copy()
-    for i in np.ndindex(index.shape[:-1]):
-        out[tuple(index[i])] = updates[i]
+    out[tuple(np.moveaxis(index.astype(np.int64), -1, 0))] = updates
     return out
 
 
@@ -112,7 +126,6 @@ SAME_SHAPE = {"Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Softmax", "LayerNormali
 BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Where", "Max", "Min", "Mod"}
 MOVES = {"Reshape", "Transpose", "Slice", "Concat", "Pad", "Expand", "Gather", "Squeeze",
          "Unsqueeze"}
-MAX_EVAL = 1 << 24  # elements of zeros a shape is found with; past that it stays unknown
 
 
 def propagate(g: Graph, consts: dict[str, np.ndarray]) -> set[str]:
@@ -154,7 +167,7 @@ def _shape(g: Graph, n: Node, consts: dict[str, np.ndarray]) -> tuple[int, ...] 
             return tuple(np.broadcast_shapes(*ins))
         if n.op == "MatMul" and len(ins[0]) >= 2 and len(ins[1]) >= 2:
             return (*np.broadcast_shapes(ins[0][:-2], ins[1][:-2]), ins[0][-2], ins[1][-1])
-        if n.op in MOVES and all(int(np.prod(s)) <= MAX_EVAL for s in ins):
+        if n.op in MOVES and all(int(np.prod(s, dtype=object)) <= MAX_FOLD_ELEMENTS for s in ins):
             vals = [consts[i] if i in consts else np.zeros(g.full[i], np.float32)
                     for i in n.inputs if i]
             return tuple(np.asarray(FOLD[n.op](n, vals)).shape)
@@ -179,3 +192,13 @@ def move(r: Recognizer, nodes: Iterable[Node], x: str, value: np.ndarray
         except (ValueError, IndexError, TypeError) as e:
             raise Unsupported(f"a {n.op} that netdsl cannot follow ({e})") from None
     return vals
+
+
+def numbers(shape: tuple[int, ...]) -> np.ndarray:
+    """An array of ``shape`` whose elements are numbered 1, 2, … in order (0 is padding):
+    data movement evaluated on it shows where each value goes."""
+    n = int(np.prod(shape, dtype=object))
+    if n > MAX_FOLD_ELEMENTS:
+        raise Unsupported(f"a value of {n:,} elements: over the {MAX_FOLD_ELEMENTS:,} whose "
+                          "data movement netdsl checks")
+    return np.arange(1, n + 1, dtype=np.float64).reshape(shape)

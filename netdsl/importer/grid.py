@@ -23,7 +23,7 @@ import numpy as np
 
 from ..ops.swin import Geometry, WindowAttrs, geometry, relative_position_index, shift_regions
 from ..shape import Shape
-from .arrays import move
+from .arrays import move, numbers
 from .layers import CHANNELS_FIRST, Hole, Part, Unsupported
 from .read import Node
 
@@ -65,11 +65,6 @@ def opens_grid(r: Recognizer, value: str) -> bool:
 
 
 # ---- evaluating data movement ---------------------------------------------------------------
-def numbered(h: int, w: int, d: int) -> np.ndarray:
-    """(1, H, W, D): every element its own number from 1 (0 is padding)."""
-    return np.arange(1, h * w * d + 1, dtype=np.float64).reshape(1, h, w, d)
-
-
 def windows(x: np.ndarray, g: Geometry, shift: int = 1) -> np.ndarray:
     """(windows·L, D): x (1, H, W, D) padded, cyclically shifted by −shift·(sh, sw) and cut
     into windows, token by token (torchvision's window partition)."""
@@ -234,7 +229,7 @@ def _window_layer(r: Recognizer, end: Node, x: str, y: str, qkv: Node, proj: Nod
         raise Unsupported(f"windows of {length} tokens: netdsl's windows are square")
     table = _bias_table(rel, m)
     # the shift: the one whose window partition the input side computes
-    ids = numbered(h, w, d)
+    ids = numbers((1, h, w, d))
     got = move(r, side_in, x, ids)[qkv.inputs[0]].reshape(-1, d)
     a, g = None, None
     for shift in range(m):
@@ -327,7 +322,7 @@ def patch_merging(r: Recognizer, ln: Node) -> tuple[Node, Callable[[], None]] | 
 
     def act() -> None:
         h, w, d = xs
-        ids = numbered(h, w, d)
+        ids = numbers((1, h, w, d))
         got = move(r, before[0], x, ids)[ln.inputs[0]]
         if not np.array_equal(got, _merged(ids)):
             raise Unsupported("data movement before a LayerNorm other than Swin's patch "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .arrays import move
+from .arrays import move, numbers
 from .handlers import _fc, _layernorm, _lrn_text
 from .layers import Unsupported
 from .read import Node
@@ -226,8 +226,8 @@ def flattening(r: Recognizer, n: Node) -> tuple[Node, Callable[[], None]] | None
     r.absorb(*chain[:-1])
 
     def act() -> None:
-        ids = np.arange(int(np.prod(xs)), dtype=np.float64)
-        if not np.array_equal(move(r, chain, x, ids.reshape(xs))[cur], ids.reshape(ys)):
+        ids = numbers(xs)
+        if not np.array_equal(move(r, chain, x, ids)[cur], ids.reshape(ys)):
             raise Unsupported("reshapes and gathers that reorder the values: netdsl flattens "
                               "only in order")
         if cur != r.g.output and all(u.op in ("Gemm", "MatMul") for u in r.users.get(cur, [])):
