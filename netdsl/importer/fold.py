@@ -138,14 +138,14 @@ class Renderer:
                     if isinstance(it, L):
                         leaves.append(it.lay)
                     else:
-                        out += chains(leaves, top)
+                        out += chains(leaves, depth)
                         leaves = []
                         out.append(self.item(it, depth))
                 continue
-            out += chains(leaves, top)
+            out += chains(leaves, depth)
             leaves = []
             out += self.group(str(key), run, depth + 1, top)
-        return out + chains(leaves, top)
+        return out + chains(leaves, depth)
 
     def group(self, name: str, items: list[Item], depth: int, top: bool) -> list[Stmt]:
         runs = self.runs(items, depth)
@@ -227,19 +227,20 @@ def _worth(body: list[Stmt], top: bool) -> bool:
     return any(_multiline(s) for s in body) or len(body) >= (2 if top else 3)
 
 
-def chains(lays: list[Lyr], top: bool = False) -> list[Stmt]:
-    """conv +bn +relu on one line: a weight layer, then BN, then an activation. At the top,
-    a lone layer with weights keeps its module's name (``fc = FC-1000``: ``fc.weight``)."""
-    out = [_named(s, lay) if top and len(s) == len(lay.parts) else s
+def chains(lays: list[Lyr], depth: int = 0) -> list[Stmt]:
+    """conv +bn +relu on one line: a weight layer, then BN, then an activation. A lone layer
+    with weights keeps its module's name in its scope (``fc = FC-1000``: ``fc.weight``; in a
+    Swin block ``attn = wattention …``: ``features.1.0.attn.qkv.weight``)."""
+    out = [_named(s, lay, depth) if len(s) == len(lay.parts) else s
            for s, lay in _chains(lays)]
     return out
 
 
-def _named(s: Stmt, lay: Lyr) -> Stmt:
+def _named(s: Stmt, lay: Lyr, depth: int) -> Stmt:
     if " = " in str(s[0]):
         return s  # the layer names itself (a tensor without a module: layer_scale = …)
-    name = lay.path[-1] if len(lay.path) == 1 else ""
-    auto = re.fullmatch(r"[a-z]+\d+", name) is not None  # conv1, fc1: what netdsl would say
+    name = lay.path[depth] if len(lay.path) == depth + 1 else ""
+    auto = re.fullmatch(rf"{lay.kind}\d+", name) is not None  # conv1, fc1: netdsl's own
     return [f"{name} = ", *s] if lay.tensors and _ident(name) and not auto else s
 
 
