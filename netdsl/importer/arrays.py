@@ -82,6 +82,8 @@ FOLD: dict[str, Callable[[Node, list[np.ndarray]], np.ndarray]] = {
     "Not": lambda n, i: np.logical_not(i[0]), "Pow": lambda n, i: np.power(i[0], i[1]),
     "Neg": lambda n, i: -i[0], "Identity": lambda n, i: i[0],
     "Dropout": lambda n, i: i[0],  # inference
+    "Flatten": lambda n, i: i[0].reshape(int(np.prod(i[0].shape[:int(n.attrs.get("axis", 1))])),
+                                         -1),
     "Cast": lambda n, i: i[0].astype(CAST.get(int(n.attrs.get("to", 1)), i[0].dtype)),
     "Shape": lambda n, i: np.asarray(i[0].shape, np.int64)[
         n.attrs.get("start", 0):n.attrs.get("end", i[0].ndim)],
@@ -124,8 +126,9 @@ SAME_SHAPE = {"Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Softmax", "LayerNormali
               "Identity", "Dropout", "Neg", "Not", "Abs", "Exp", "Log", "LeakyRelu", "Elu",
               "HardSigmoid", "HardSwish", "Clip", "BatchNormalization", "Reciprocal"}
 BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Where", "Max", "Min", "Mod"}
+# ops that only move values (a region of them is evaluated on element numbers)
 MOVES = {"Reshape", "Transpose", "Slice", "Concat", "Pad", "Expand", "Gather", "Squeeze",
-         "Unsqueeze"}
+         "Unsqueeze", "Flatten", "Identity", "Dropout"}
 
 
 def propagate(g: Graph, consts: dict[str, np.ndarray]) -> set[str]:

@@ -23,16 +23,13 @@ import numpy as np
 
 from ..ops.swin import Geometry, WindowAttrs, geometry, relative_position_index, shift_regions
 from ..shape import Shape
-from .arrays import move, numbers
+from .arrays import MOVES, move, numbers
 from .layers import CHANNELS_FIRST, Hole, Part, Unsupported
 from .read import Node
 
 if TYPE_CHECKING:
     from .recognize import Recognizer
 
-# ops that only move values: a region of them is evaluated on element numbers
-MOVES = {"Reshape", "Transpose", "Slice", "Concat", "Pad", "Identity", "Dropout", "Squeeze",
-         "Unsqueeze", "Expand", "Flatten"}
 # ops on a channels-last value that mean it is a token grid, not ConvNeXt's detour
 GRID_OPS = {"Reshape", "Slice", "Pad", "Concat", "Softmax", "Gather", "Split", "Flatten",
             "Expand", "MatMul"}  # MatMul by a non-constant: attention
@@ -64,13 +61,13 @@ def opens_grid(r: Recognizer, value: str) -> bool:
     return len(seen) >= LOOKAHEAD
 
 
-# ---- evaluating data movement ---------------------------------------------------------------
-def windows(x: np.ndarray, g: Geometry, shift: int = 1) -> np.ndarray:
-    """(windows·L, D): x (1, H, W, D) padded, cyclically shifted by −shift·(sh, sw) and cut
-    into windows, token by token (torchvision's window partition)."""
+# ---- the window partition, as netdsl computes it -------------------------------------------
+def windows(x: np.ndarray, g: Geometry) -> np.ndarray:
+    """(windows·L, D): x (1, H, W, D) padded, cyclically shifted by −(sh, sw) and cut into
+    windows, token by token (torchvision's window partition)."""
     _, h, w, d = x.shape
     x = np.pad(x, [(0, 0), (0, g.ph - h), (0, g.pw - w), (0, 0)])
-    x = np.roll(x, (-shift * g.sh, -shift * g.sw), (1, 2))
+    x = np.roll(x, (-g.sh, -g.sw), (1, 2))
     x = x.reshape(g.ph // g.wh, g.wh, g.pw // g.ww, g.ww, d).transpose(0, 2, 1, 3, 4)
     return x.reshape(-1, d)
 
