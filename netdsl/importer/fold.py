@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import ops
+from .layers import common_prefix
 from .recognize import Hole, Lyr
 from .structure import Concat, Dense, Flat, Item, L, Residual, Scale
 
@@ -107,7 +108,7 @@ class Renderer:
             if isinstance(item, L):
                 p = item.lay.path
             else:
-                p = _common([lay.path for lay in _layers(item)])
+                p = common_prefix([lay.path for lay in _layers(item)])
             self._prefix[key] = p
         return self._prefix[key]
 
@@ -150,8 +151,10 @@ class Renderer:
     def group(self, name: str, items: list[Item], depth: int, top: bool) -> list[Stmt]:
         runs = self.runs(items, depth)
         named = top and _ident(name)
-        if named and all(self.is_group(k, r, depth) and self.is_instance(r, depth + 1)
-                         for k, r in runs):  # a stage: layer2 = (bottleneck(128, 2); …)
+        if named and all(self.is_group(k, r, depth) and self.is_instance(r, depth + 1) or
+                         self.is_module(k, r, depth) for k, r in runs):
+            # a stage: layer2 = (bottleneck(128, 2); …), or Swin's features, whose patch
+            # merging modules are one layer each
             calls = []
             for k, r in runs:
                 body = self.seq(r, depth + 1)
@@ -168,6 +171,13 @@ class Renderer:
             self.names[name] = self.names.get(name, 0) + 1
             return [[Named(name, inst, self.names), inst]]
         return [[inst]]
+
+    def is_module(self, key: str | None, run: list[Item], depth: int) -> bool:
+        """One layer with weights, not one that chains (conv +bn), that is a numbered module
+        of its own (Swin's patch merging, ``features.2``)."""
+        return key is not None and key.isdigit() and len(run) == 1 and \
+            isinstance(run[0], L) and bool(run[0].lay.tensors) and \
+            run[0].lay.kind not in CHAIN_HEADS
 
     def is_instance(self, items: list[Item], depth: int) -> bool:
         """Only layers and constructs below: no scope that would itself be a call."""
@@ -309,20 +319,6 @@ def template(body: list[Stmt]) -> tuple[tuple, list[int], list[str]]:
     for s in body:
         walk(s)
     return tuple(key), values, kinds
-
-
-def _common(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
-    if not paths:
-        return ()
-    first = paths[0]
-    n = len(first)
-    for p in paths[1:]:
-        n = min(n, len(p))
-        for i in range(n):
-            if p[i] != first[i]:
-                n = i
-                break
-    return first[:n]
 
 
 def _layers(item: Item) -> list[Lyr]:

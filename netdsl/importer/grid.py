@@ -24,7 +24,7 @@ import numpy as np
 from ..ops.swin import Geometry, WindowAttrs, geometry, relative_position_index, shift_regions
 from ..shape import Shape
 from .arrays import MOVES, move, numbers
-from .layers import CHANNELS_FIRST, Hole, Part, Unsupported
+from .layers import CHANNELS_FIRST, Hole, Part, Unsupported, common_prefix
 from .read import Node
 
 if TYPE_CHECKING:
@@ -331,7 +331,9 @@ def patch_merging(r: Recognizer, ln: Node) -> tuple[Node, Callable[[], None]] | 
         text = "patchmerge" + ("" if out == 2 * d else f"-{out}") + \
             ("" if abs(eps - 1e-5) < 1e-12 else f" eps={eps:g}")
         tensors = [np.ascontiguousarray(t, np.float32) for t in (wt.T, scale, shift)]
-        r.add(mm, "patchmerge", [text], [r.src(x)], tensors)
+        lay = r.add(mm, "patchmerge", [text], [r.src(x)], tensors)
+        # the module holding `norm` and `reduction` (torchvision's PatchMerging), not the latter
+        lay.path = common_prefix([lay.path, r.path_of(ln)])
     return mm, act
 
 

@@ -105,3 +105,18 @@ def pads(node: Node, n: int) -> tuple[int, ...]:
 def ksize(v: tuple[int, ...]) -> str:
     """``3`` when every axis agrees, else ``1x7`` / ``1x2x2`` (netdsl's size notation)."""
     return str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))
+
+
+def common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The longest module path all ``paths`` start with."""
+    if not paths:
+        return ()
+    first = paths[0]
+    n = len(first)
+    for p in paths[1:]:
+        n = min(n, len(p))
+        for i in range(n):
+            if p[i] != first[i]:
+                n = i
+                break
+    return first[:n]

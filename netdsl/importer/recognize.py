@@ -91,7 +91,7 @@ class Recognizer:
         ``nhwc``: that value is the layer's map transposed to channels-last."""
         out = out or node.outputs[0]
         lid = len(self.layers)
-        path = tuple(node.scope.split(".")) if node.scope else module_path(node.name)
+        path = self.path_of(node)
         shape = self.g.shapes.get(out)
         if nhwc:
             self.nhwc.add(out)
@@ -109,6 +109,10 @@ class Recognizer:
         self.layers[lid] = lay
         self.value[out] = lid
         return lay
+
+    def path_of(self, node: Node) -> tuple[str, ...]:
+        """The module a node belongs to: the dynamo exporter's scope, else the node's name."""
+        return tuple(node.scope.split(".")) if node.scope else module_path(node.name)
 
     def alias(self, node: Node, src: str, out: str | None = None) -> None:
         out = out or node.outputs[0]
