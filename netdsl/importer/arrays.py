@@ -85,9 +85,13 @@ FOLD: dict[str, Callable[[Node, list[np.ndarray]], np.ndarray]] = {
     "Flatten": lambda n, i: i[0].reshape(int(np.prod(i[0].shape[:int(n.attrs.get("axis", 1))])),
                                          -1),
     "Cast": lambda n, i: i[0].astype(CAST.get(int(n.attrs.get("to", 1)), i[0].dtype)),
-    "Shape": lambda n, i: np.asarray(i[0].shape, np.int64)[
-        n.attrs.get("start", 0):n.attrs.get("end", i[0].ndim)],
+    "Shape": lambda n, i: sizes(n, i[0].shape),
 }
+
+
+def sizes(n: Node, dims: tuple[int, ...]) -> np.ndarray:
+    """What a Shape node gives for a tensor of shape ``dims`` (its start and end applied)."""
+    return np.asarray(dims, np.int64)[n.attrs.get("start", 0):n.attrs.get("end", len(dims))]
 
 
 def _bounded(dims: object) -> list[int]:
@@ -142,8 +146,7 @@ def propagate(g: Graph, consts: dict[str, np.ndarray]) -> set[str]:
         elif n.op == "Shape" and n.inputs[0] not in consts and n.inputs[0] not in like and \
                 n.inputs[0] in g.full:
             like.update(outs)
-            full = np.asarray(g.full[n.inputs[0]], np.int64)
-            consts[outs[0]] = full[n.attrs.get("start", 0):n.attrs.get("end", len(full))]
+            consts[outs[0]] = sizes(n, g.full[n.inputs[0]])
         elif n.inputs and all(not i or i in consts or i in like for i in n.inputs):
             like.update(outs)
             if n.op in FOLD and all(not i or i in consts for i in n.inputs):

@@ -85,12 +85,12 @@ def _region(r: Recognizer, starts: list[str], forward: bool, allowed: set[str],
         v = todo.pop()
         nexts = r.users.get(v, []) if forward else [r.producer.get(v)]
         if forward and (v == r.g.output or any(
-                u.op not in allowed and not _sized(r, u) for u in nexts)):
+                u.op not in allowed and not r.sizes_only(u) for u in nexts)):
             border.append(v)
         for n in nexts:
             if n is not None and id(n) in seen:
                 continue
-            if n is None or n.op not in allowed or _sized(r, n):
+            if n is None or n.op not in allowed or r.sizes_only(n):
                 if not forward:
                     border.append(v)
                 continue
@@ -102,11 +102,6 @@ def _region(r: Recognizer, starts: list[str], forward: bool, allowed: set[str],
             todo.extend(o for o in (n.outputs if forward else n.inputs)
                         if o and not r.is_const_like(o))
     return sorted(seen.values(), key=lambda n: r.index[id(n)]), list(dict.fromkeys(border))
-
-
-def _sized(r: Recognizer, n: Node) -> bool:
-    """A node that only reads a size (Shape, and what it feeds): not part of the data."""
-    return all(r.is_const_like(o) for o in n.outputs if o)
 
 
 def _weight(r: Recognizer, n: Node | None) -> bool:
@@ -152,9 +147,9 @@ def window_attention(r: Recognizer, sm: Node) -> tuple[Node, Callable[[], None]]
         cur = u.outputs[0]
     if av is None:
         return None
-    found = _region(r, [av.outputs[0]], True, MOVES | {"MatMul"},
-                    stop=lambda n: n.op == "MatMul")
-    projs = [n for n in found[0] if n.op == "MatMul"] if found else []
+    to_proj = _region(r, [av.outputs[0]], True, MOVES | {"MatMul"},
+                      stop=lambda n: n.op == "MatMul")
+    projs = [n for n in to_proj[0] if n.op == "MatMul"] if to_proj else []
     if len(projs) != 1 or not _weight(r, projs[0]):
         return None
     proj = projs[0]
@@ -181,33 +176,18 @@ def window_attention(r: Recognizer, sm: Node) -> tuple[Node, Callable[[], None]]
     xs = r.g.shapes.get(x)
     if xs is None or len(xs) != 3 or r.g.shapes.get(y) != xs or r.g.batch not in (None, 1):
         return None
-    region = [*before[0], *inner[0], s, *chain, sm, av, *found[0], *out[0]]
+    region = [*before[0], *inner[0], s, *chain, sm, av, *to_proj[0], *out[0]]
     if pb is not None:
         region.append(pb)
     region = sorted({id(n): n for n in region}.values(), key=lambda n: r.index[id(n)])
-    if not _closed(r, region, x, y):
+    if not r.one_layer(region, x, y):
         return None
     end = r.producer[y]
     r.absorb(*(n for n in region if n is not end))
+
     def act() -> None:
         _window_layer(r, end, x, y, qkv, proj, pb, adds[::-1], before[0], out[0], last)
     return end, act
-
-
-def _closed(r: Recognizer, region: list[Node], x: str, y: str) -> bool:
-    """Every value the region computes is read only inside it (or for its size), except y;
-    every data input comes from x or from inside."""
-    inside = {id(n) for n in region}
-    made = {o for n in region for o in n.outputs if o}
-    for n in region:
-        for i in n.inputs:
-            if i and i not in made and i != x and not r.is_const_like(i):
-                return False
-        for o in n.outputs:
-            if o and o != y and any(id(u) not in inside and not _sized(r, u)
-                                    for u in r.users.get(o, [])):
-                return False
-    return y in made
 
 
 def _window_layer(r: Recognizer, end: Node, x: str, y: str, qkv: Node, proj: Node,
@@ -313,7 +293,7 @@ def patch_merging(r: Recognizer, ln: Node) -> tuple[Node, Callable[[], None]] | 
             zs != (-(-xs[0] // 2), -(-xs[1] // 2), 4 * xs[2]):
         return None
     region = [*before[0], ln, mm]
-    if not _closed(r, region, x, mm.outputs[0]):
+    if not r.one_layer(region, x, mm.outputs[0]):
         return None
     r.absorb(*before[0], ln)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .arrays import sizes
 from .layers import CHANNELS_FIRST, CHANNELS_LAST, Hole, Part, Unsupported, dims, ksize, pads
 from .read import Node
 
@@ -339,8 +340,7 @@ def layernorm(r: Recognizer, n: Node) -> None:
     shape = r.shape(x)
     axis = int(n.attrs.get("axis", -1))
     rank = len(shape) + 1 if shape is not None else 0
-    if shape is None or axis % rank != rank - 1 or \
-            (rank > 3 and x not in r.nhwc and not r.is_tokens(x)):
+    if shape is None or axis % rank != rank - 1 or not _features_last(r, x, shape):
         raise Unsupported("LayerNormalization over other than the last axis of tokens, "
                           "vectors, a token grid or a channels-last map")
     c = shape[-1]
@@ -350,6 +350,11 @@ def layernorm(r: Recognizer, n: Node) -> None:
     if w.size != c or b.size != c:
         raise Unsupported("a LayerNormalization scale or shift of another size than the axis")
     _layernorm(r, n, x, float(n.attrs.get("epsilon", 1e-5)), w, b)
+
+
+def _features_last(r: Recognizer, x: str, shape: tuple[int, ...]) -> bool:
+    """Whether x's last axis is its features: a vector, tokens, a grid, a channels-last map."""
+    return len(shape) <= 2 or x in r.nhwc or r.is_tokens(x)
 
 
 def _layernorm(r: Recognizer, n: Node, x: str, eps: float, w: np.ndarray, b: np.ndarray,
@@ -387,9 +392,7 @@ def shape_of(r: Recognizer, n: Node) -> None:
     s = r.g.full.get(n.inputs[0])
     if s is None:
         raise Unsupported("the shape of a tensor whose size is not fixed")
-    full = np.asarray(s, dtype=np.int64)
-    lo, hi = n.attrs.get("start", 0), n.attrs.get("end", len(full))
-    r.consts[n.outputs[0]] = full[lo:hi]
+    r.consts[n.outputs[0]] = sizes(n, s)
 
 
 HANDLERS: dict[str, Callable[[Recognizer, Node], None]] = {

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .arrays import move, numbers
-from .handlers import _fc, _layernorm, _lrn_text
+from .handlers import _fc, _features_last, _layernorm, _lrn_text
 from .layers import Unsupported
 from .read import Node
 
@@ -199,8 +199,7 @@ def layernorm_graph(r: Recognizer, n: Node) -> Callable[[], None] | None:
         c = shape[-1] if shape else 0
         w = r.const(scale, mul).reshape(-1) if mul is not None else np.ones(c, np.float32)
         b = r.const(bias, n).reshape(-1) if mul is not None else np.zeros(c, np.float32)
-        if shape is None or w.size != c or b.size != c or \
-                (len(shape) > 2 and x not in r.nhwc and not r.is_tokens(x)):
+        if shape is None or w.size != c or b.size != c or not _features_last(r, x, shape):
             raise Unsupported("a normalization over the last axis other than LayerNorm of "
                               "vectors, tokens or a channels-last map")
         _layernorm(r, end, x, float(eps[0]), w, b)

@@ -110,6 +110,24 @@ class Recognizer:
         self.value[out] = lid
         return lay
 
+    def sizes_only(self, n: Node) -> bool:
+        """A node that only computes with sizes (Shape, and what it feeds): not data."""
+        return all(self.is_const_like(o) for o in n.outputs if o)
+
+    def one_layer(self, region: list[Node], x: str, y: str) -> bool:
+        """Whether ``region`` can become one layer from x to y: its data inputs come from x
+        or from inside, and what it computes is read only inside (or for its size), but y."""
+        inside = {id(n) for n in region}
+        made = {o for n in region for o in n.outputs if o}
+        for n in region:
+            if any(i and i not in made and i != x and not self.is_const_like(i)
+                   for i in n.inputs):
+                return False
+            if any(o and o != y and any(id(u) not in inside and not self.sizes_only(u)
+                                        for u in self.users.get(o, [])) for o in n.outputs):
+                return False
+        return y in made
+
     def path_of(self, node: Node) -> tuple[str, ...]:
         """The module a node belongs to: the dynamo exporter's scope, else the node's name."""
         return tuple(node.scope.split(".")) if node.scope else module_path(node.name)

@@ -277,11 +277,8 @@ def attention_graph(r: Recognizer, sm: Node) -> tuple[Node, Callable[[], None]] 
         end = u
     if xf is None or len(xf) != 3 or full.get(end.outputs[0]) != xf:
         return None
-    for n in region:  # every inner value read only inside (or for its size): one layer
-        for o in n.outputs:
-            if o and n is not end and any(id(v) not in inside and not all(
-                    r.is_const_like(w) for w in v.outputs) for v in r.users.get(o, [])):
-                return None
+    if not r.one_layer(region, x, end.outputs[0]):
+        return None
     scores = full.get(s.outputs[0])
     batch, length, d = xf
     if scores is None or int(np.prod(scores)) % (batch * length * length):
